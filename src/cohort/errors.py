@@ -1,0 +1,69 @@
+"""The exception hierarchy of cohort and the CLI exit codes.
+
+Every error a user can fix is a :class:`UserError`: the CLI prints its message
+on one line, without a traceback, and exits with its ``exit_code``. Messages
+say what went wrong, where (file, row, column, table) and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CohortError",
+    "UserError",
+    "SchemaError",
+    "MappingError",
+    "InputFileError",
+    "ValidationFailed",
+    "ModelSpecError",
+    "DatabaseLockedError",
+    "ConvergenceWarning",
+    "EXIT_OK",
+    "EXIT_ROWS_QUARANTINED",
+    "EXIT_FATAL",
+    "EXIT_USER_ERROR",
+]
+
+EXIT_OK = 0
+EXIT_ROWS_QUARANTINED = 1
+EXIT_FATAL = 2
+EXIT_USER_ERROR = 3
+
+
+class CohortError(Exception):
+    """Base class of every error raised by cohort."""
+
+
+class UserError(CohortError):
+    """An error the user can fix; printed as one line by the CLI."""
+
+    exit_code: int = EXIT_USER_ERROR
+
+
+class SchemaError(UserError):
+    """The study database has an unknown or incompatible schema."""
+
+
+class MappingError(UserError):
+    """A site mapping spec does not fit the file or the canonical table."""
+
+
+class InputFileError(UserError):
+    """A source file cannot be read as what it claims to be."""
+
+
+class DatabaseLockedError(UserError):
+    """Another process holds the study database."""
+
+
+class ValidationFailed(UserError):
+    """A batch failed a fatal validation rule: nothing was promoted."""
+
+    exit_code = EXIT_FATAL
+
+
+class ModelSpecError(UserError):
+    """A model formula, option or data column is not usable as given."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A model fit did not converge or sits on a boundary; see ``.warnings``."""
