@@ -1,0 +1,31 @@
+"""Small helpers over a DuckDB connection (DuckDB 1.x and 2.x alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import polars as pl
+
+__all__ = ["frame", "scalar", "quote_ident"]
+
+
+def frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run ``sql`` with bound ``params`` and return the rows as a polars DataFrame."""
+    return con.sql(sql, params=params).pl()
+
+
+def scalar(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+) -> Any:
+    """Run ``sql`` and return the first column of its first row (None if no row)."""
+    row = con.execute(sql, params).fetchall()
+    return row[0][0] if row else None
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier that comes from user configuration."""
+    return '"' + name.replace('"', '""') + '"'

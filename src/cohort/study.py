@@ -1,0 +1,241 @@
+"""The study database: one DuckDB file per study, created or opened here.
+
+``cohort.open(path)`` creates the canonical schema in a new file, or opens an
+existing study file after checking its schema version. ``Study`` is the facade
+that ties the database to ingest, validation, derivations and analyses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from cohort.db import frame, quote_ident, scalar
+from cohort.errors import DatabaseLockedError, SchemaError, UserError
+from cohort.resources import resource_dir
+
+if TYPE_CHECKING:
+    from cohort.ingest import LoadResult
+    from cohort.validate import ValidationReport
+
+__all__ = ["SCHEMA_VERSION", "Study", "open_study"]
+
+#: Version of the canonical schema written by this release of cohort.
+SCHEMA_VERSION = 1
+_KNOWN_VERSIONS = {1}
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            pid = re.search(r"PID (\d+)", text)
+            holder = f" (pid {pid.group(1)})" if pid else ""
+            raise DatabaseLockedError(
+                f"{path}: database is locked by another load{holder}; "
+                "wait for it to finish or stop that process, then retry"
+            ) from None
+        raise SchemaError(f"{path}: cannot open as a DuckDB study database: {text}") from None
+    except duckdb.Error as exc:
+        raise SchemaError(
+            f"{path}: not a cohort study database ({exc}); "
+            "pass a new path to create a study, or the .duckdb file of an existing one"
+        ) from None
+
+
+def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
+    files = sorted(resource_dir("sql").joinpath("schema").glob("*.sql"))
+    con.execute("begin transaction")
+    try:
+        for file in files:
+            con.execute(file.read_text(encoding="utf-8"))
+        con.execute(
+            "insert into schema_version (version, description) values (?, ?)",
+            [SCHEMA_VERSION, "canonical cohort schema"],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
+    tables = {r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main'"
+    ).fetchall()}
+    if not tables:
+        return None
+    if "schema_version" not in tables:
+        raise SchemaError(
+            f"{path}: this DuckDB file has tables ({', '.join(sorted(tables)[:5])}) but no cohort "
+            "schema_version table; it is not a cohort study. Use a new file name to create a study."
+        )
+    return scalar(con, "select max(version) from schema_version")
+
+
+class Study:
+    """A study database: canonical tables, uploads, quarantine and analyses.
+
+    Use :func:`cohort.open` to create one. A study is a context manager; closing
+    it releases the file lock.
+
+    Examples
+    --------
+    >>> import cohort, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.duckdb"
+    >>> with cohort.open(path) as study:
+    ...     study.schema_version
+    1
+    """
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+        self.path = path
+        self.con = con
+        self.read_only = read_only
+
+    @property
+    def schema_version(self) -> int:
+        return int(scalar(self.con, "select max(version) from schema_version"))
+
+    # -- context management -------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Study({str(self.path)!r})"
+
+    # -- queries ---------------------------------------------------------------
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run a read-only SQL query on the study and return a polars DataFrame."""
+        return frame(self.con, sql, params)
+
+    def table(self, name: str) -> pl.DataFrame:
+        """Return a canonical table (rows of batches in force) as a polars DataFrame."""
+        from cohort.tables import table_columns
+
+        try:
+            table_columns(name)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        return frame(self.con, f"select * from {quote_ident(name)}")
+
+    def counts(self) -> dict[str, int]:
+        """Rows in force per canonical table."""
+        from cohort.tables import TABLES
+
+        return {
+            name: int(scalar(self.con, f"select count(*) from {quote_ident(name)}"))
+            for name in TABLES
+        }
+
+    def uploads(self) -> pl.DataFrame:
+        """All upload batches with their provenance and counts."""
+        return frame(self.con, "select * exclude (mapping) from uploads order by batch_id")
+
+    def quarantine(self, *, batch: int | None = None) -> pl.DataFrame:
+        """Rejected rows, with file, line, column, value, rule and message."""
+        if batch is None:
+            return frame(self.con, "select * from quarantine order by batch_id, source_line")
+        return frame(
+            self.con, "select * from quarantine where batch_id = ? order by source_line", [batch]
+        )
+
+    # -- the pipeline ----------------------------------------------------------
+    def load(
+        self,
+        paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+        *,
+        site: str | None = None,
+        table: str,
+        mapping: str | os.PathLike[str] | None = None,
+        replaces: int | None = None,
+        loaded_by: str | None = None,
+    ) -> list[LoadResult]:
+        """Load site files into ``table``: stage, coerce, validate, promote.
+
+        See :func:`cohort.ingest.load_files` for the details.
+        """
+        from cohort.ingest import load_files
+
+        return load_files(
+            self, paths, site=site, table=table, mapping=mapping,
+            replaces=replaces, loaded_by=loaded_by,
+        )
+
+    def validate(self, *, table: str | None = None) -> dict[str, ValidationReport]:
+        """Validate the rows in force of one table (or all) with the study suites."""
+        from cohort.ingest import validate_loaded
+
+        return validate_loaded(self, table=table)
+
+    def derive(self, name: str, **params: Any) -> pl.DataFrame:
+        """Run the derivation ``sql/derive/<name>.sql`` with bound parameters."""
+        from cohort.derive import derive
+
+        return derive(self.con, name, **params)
+
+
+def open_study(
+    path: str | os.PathLike[str], *, create: bool = True, read_only: bool = False
+) -> Study:
+    """Open the study database at ``path``, creating it (and its schema) if new.
+
+    Parameters
+    ----------
+    path
+        The study's DuckDB file.
+    create
+        Create the file when it does not exist (default). With ``False`` a
+        missing file is an error.
+    read_only
+        Open without write access (several readers may share the file).
+
+    Raises
+    ------
+    SchemaError
+        The file is not a cohort study, or was written by a newer cohort.
+    DatabaseLockedError
+        Another process is writing to the study.
+    """
+    path = Path(path)
+    exists = path.exists()
+    if not exists and not create:
+        raise UserError(f"{path}: no such study database; run `cohort load` to create one")
+    if not exists:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path, read_only=read_only and exists)
+    try:
+        version = _schema_version(con, path)
+        if version is None:
+            if read_only:
+                raise SchemaError(f"{path}: empty database; nothing to read")
+            _apply_schema(con)
+        elif version not in _KNOWN_VERSIONS:
+            raise SchemaError(
+                f"{path}: schema version {version} is not known to this cohort "
+                f"(knows {sorted(_KNOWN_VERSIONS)}); upgrade cohort to open it"
+            )
+        con.execute("attach if not exists ':memory:' as staging")
+    except BaseException:
+        con.close()
+        raise
+    return Study(path, con, read_only=read_only)
