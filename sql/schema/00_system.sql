@@ -7,7 +7,6 @@ create table if not exists schema_version (
     description varchar   not null
 );
 
-create sequence if not exists batch_id_seq start 1;
 
 create table if not exists uploads (
     batch_id          bigint    not null primary key,

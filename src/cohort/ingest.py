@@ -1,0 +1,458 @@
+"""Load site files into the study: stage, coerce, validate, then promote atomically.
+
+The flow of one file (one *batch*):
+
+1. the file is checked (format, sha256) and skipped if that exact file is
+   already loaded into the same table;
+2. its records are staged as text in the in-memory ``staging`` database, with
+   their source line numbers (:mod:`cohort.io`);
+3. the header is checked against the site's mapping; every value is coerced to
+   its canonical type, recoded and converted (units); a value that cannot be
+   read, a missing required value or a value outside the allowed set sends the
+   row to quarantine with the reason;
+4. the coerced rows are validated with the study's Great Expectations suites
+   (:mod:`cohort.validate`): rows with error findings are quarantined, warnings
+   are recorded, a fatal finding rejects the whole batch;
+5. in one transaction the upload record, the loaded rows (with their batch id),
+   the quarantined rows and the findings are written. A load killed at any
+   moment leaves the study file as it was.
+
+``rows_read = rows_loaded + rows_quarantined`` holds for every batch; a
+rejected batch counts all its rows as quarantined (its failing rows, with
+their reasons, are in ``quarantine``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import glob as globlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from cohort.db import quote_ident, scalar
+from cohort.errors import InputFileError, UserError
+from cohort.io import SourceFile, describe_file, stage_raw
+from cohort.mapping import (
+    ColumnMap,
+    Mapping,
+    TableMap,
+    check_header,
+    identity_mapping,
+    load_mapping,
+)
+from cohort.tables import Column, table_columns
+
+if TYPE_CHECKING:
+    from cohort.study import Study
+    from cohort.validate import ValidationReport
+
+__all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "expand_paths"]
+
+_TRUE = ["true", "t", "yes", "y", "1", "ja", "oui", "si", "x"]
+_FALSE = ["false", "f", "no", "n", "0", "nei", "non", "nein"]
+_UNIT_FACTOR = {"mg": 1.0, "g": 1000.0}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What happened to one file."""
+
+    file: str
+    table: str
+    status: str  # loaded | rejected | skipped
+    batch_id: int | None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_warned: int = 0
+    message: str = ""
+    validation: ValidationReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "validation"}
+
+
+def expand_paths(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+                 *, pattern: str | None = None) -> list[Path]:
+    """Files named by paths, folders (all files, or those matching ``pattern``) and globs."""
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob(pattern or "*"))
+            out.extend(f for f in found if f.is_file() and not f.name.startswith("."))
+        elif any(ch in str(item) for ch in "*?["):
+            out.extend(Path(f) for f in sorted(globlib.glob(str(item))))
+        else:
+            out.append(p)
+    if not out:
+        raise InputFileError(f"no input files found in {', '.join(map(str, items))}")
+    return out
+
+
+# -- coercion ---------------------------------------------------------------------
+
+
+class _Sql:
+    """Named bound parameters for SQL text built in pieces (a piece may repeat)."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"${name}"
+
+
+def _text(raw: str) -> str:
+    return f"nullif(trim({raw}), '')"
+
+
+def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
+                decimal_comma: bool) -> str:
+    """SQL expression that turns the raw text of ``cm`` into the canonical value."""
+    if cm.source is None:
+        return f"cast({sql.bind(cm.constant)} as {_duck_type(col)})"
+    v = _text(quote_ident(cm.source))
+    dtype = col.dtype
+    if dtype == pl.String:
+        expr = v
+        if cm.recode:
+            keys, vals = zip(*cm.recode, strict=True)
+            expr = f"coalesce(map({sql.bind(list(keys))}::varchar[], {sql.bind(list(vals))}::varchar[])[{v}], {v})"
+        if col.allowed:
+            lowered = [a.lower() for a in col.allowed]
+            expr = (f"coalesce(map({sql.bind(lowered)}::varchar[], {sql.bind(list(col.allowed))}::varchar[])"
+                    f"[lower({expr})], {expr})")
+        return expr
+    if dtype == pl.Boolean:
+        return (f"case when lower({v}) in (select unnest({sql.bind(_TRUE)}::varchar[])) then true "
+                f"when lower({v}) in (select unnest({sql.bind(_FALSE)}::varchar[])) then false end")
+    if dtype == pl.Date:
+        if cm.date_format:
+            parsed = f"try_strptime({v}, {sql.bind(cm.date_format)})::date"
+        else:
+            parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"
+        if source_format == "excel":
+            serial = (f"case when regexp_full_match({v}, '[0-9]{{1,6}}(\\.0+)?') "
+                      f"then date '1899-12-30' + cast(cast({v} as double) as integer) end")
+            parsed = f"coalesce({parsed}, {serial})"
+        return parsed
+    number = v
+    if cm.thousands:
+        number = f"replace({number}, {sql.bind(cm.thousands)}, '')"
+    if decimal_comma:
+        number = f"replace({number}, ',', '.')"
+    number = f"try_cast({number} as double)"
+    number = f"case when isfinite({number}) then {number} end"
+    if dtype == pl.Float64:
+        return number
+    return f"case when {number} = round({number}) and abs({number}) < 32767 then cast({number} as smallint) end"
+
+
+def _duck_type(col: Column) -> str:
+    return {pl.String: "varchar", pl.Date: "date", pl.Float64: "double",
+            pl.Int16: "smallint", pl.Boolean: "boolean"}[col.dtype]  # type: ignore[index]
+
+
+def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
+            coerced: str, errors: str, decimal_comma: bool) -> None:
+    """Create ``coerced`` (typed values) and ``errors`` (one row per failed value)."""
+    sql = _Sql()
+    by_name = {c.canonical: c for c in tm.columns}
+    selects = ["source_line"]
+    for col in table_columns(tm.table):
+        cm = by_name.get(col.name)
+        if cm is None:
+            selects.append(f"cast(null as {_duck_type(col)}) as {quote_ident(col.name)}")
+            continue
+        expr = _value_expr(col, cm, sql, source_format=src.format, decimal_comma=decimal_comma)
+        selects.append(f"{expr} as {quote_ident(col.name)}")
+    con.execute(f"create or replace table {coerced} as select {', '.join(selects)} from {raw}",
+                sql.params)
+
+    # unit conversion of doses given per kg or in grams
+    for cm in tm.columns:
+        if cm.canonical == "dose_mg" and cm.source is not None and cm.unit != "mg":
+            if cm.unit == "mg/kg":
+                con.execute(f"update {coerced} set dose_mg = dose_mg * weight_kg")
+            else:
+                con.execute(f"update {coerced} set dose_mg = dose_mg * ?", [_UNIT_FACTOR[cm.unit]])
+
+    checks: list[str] = []
+    params: list[Any] = []
+    for col in table_columns(tm.table):
+        cm = by_name.get(col.name)
+        if cm is None or cm.source is None:
+            continue
+        rawcol = f"r.{quote_ident(cm.source)}"
+        val = f"c.{quote_ident(col.name)}"
+        fmt = f" in format {cm.date_format}" if col.dtype == pl.Date and cm.date_format else ""
+        what = {pl.Date: f"a date{fmt}", pl.Float64: "a number", pl.Int16: "a whole number",
+                pl.Boolean: "yes/no", pl.String: "text"}[col.dtype]  # type: ignore[index]
+        base = (f"select c.source_line, ? as column_name, {rawcol} as value, ? as rule, "
+                f"? as message from {coerced} c join {raw} r using (source_line) where ")
+        if col.required:
+            checks.append(base + f"{_text(rawcol)} is null")
+            params += [col.name, f"required.{col.name}",
+                       f"{cm.source!r} is empty but {tm.table}.{col.name} is required"]
+        if col.dtype != pl.String:
+            checks.append(base + f"{_text(rawcol)} is not null and {val} is null")
+            hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
+                if col.dtype in (pl.Float64, pl.Int16) else ""
+            params += [col.name, f"coerce.{col.name}",
+                       f"{cm.source!r} value cannot be read as {what}{hint}"]
+        if col.allowed:
+            checks.append(base + f"{val} is not null and not list_contains(?::varchar[], {val})")
+            params += [col.name, f"allowed.{col.name}",
+                       f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
+                       "add a recode for it to the mapping or correct the source",
+                       list(col.allowed)]
+        if col.name == "dose_mg" and cm.unit == "mg/kg":
+            checks.append(base + f"{_text(rawcol)} is not null and c.weight_kg is null")
+            params += [col.name, "unit.dose_mg",
+                       "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown"]
+    union = " union all ".join(checks) if checks else (
+        "select null::bigint as source_line, null as column_name, null as value, null as rule, "
+        "null as message where false")
+    con.execute(f"create or replace table {errors} as {union}", params)
+
+
+# -- the load ---------------------------------------------------------------------
+
+
+def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(scalar(con, "select coalesce(max(batch_id), 0) + 1 from uploads"))
+
+
+def _resolve_mapping(mapping: str | os.PathLike[str] | Mapping | None) -> Mapping | None:
+    if mapping is None or isinstance(mapping, Mapping):
+        return mapping
+    return load_mapping(mapping)
+
+
+def load_files(
+    study: Study,
+    paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+    *,
+    site: str | None,
+    table: str,
+    mapping: str | os.PathLike[str] | Mapping | None = None,
+    replaces: int | None = None,
+    loaded_by: str | None = None,
+    progress: Any = None,
+) -> list[LoadResult]:
+    """Load one or more site files into ``table``; one batch per file.
+
+    Parameters
+    ----------
+    study
+        The open study.
+    paths
+        Files, folders or globs. A folder with a mapping that names a file
+        pattern for ``table`` loads the matching files only.
+    site
+        The site id; defaults to the mapping's ``site_id``.
+    table
+        The canonical table the files hold.
+    mapping
+        The site's mapping spec (TOML path). Without one the file must carry
+        the canonical column names.
+    replaces
+        A batch this delivery corrects: that batch is marked ``superseded``
+        (its rows stay in the history), in the same transaction.
+    loaded_by
+        Who loads (default: the OS user).
+    """
+    try:
+        table_columns(table)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    spec = _resolve_mapping(mapping)
+    tm = spec.for_table(table) if spec is not None else None
+    files = expand_paths(paths, pattern=tm.file if tm is not None else None)
+    if replaces is not None and len(files) != 1:
+        raise UserError("--replaces corrects one batch: give exactly one file")
+    site_id = site or (spec.site_id if spec else None)
+    who = loaded_by or _user()
+    return [
+        _load_one(study, f, table=table, spec=spec, site_id=site_id, replaces=replaces,
+                  loaded_by=who)
+        for f in files
+    ]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return f"uid {os.getuid()}"
+
+
+def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
+              site_id: str | None, replaces: int | None, loaded_by: str) -> LoadResult:
+    from cohort.validate import ValidationConfig, validate_relation
+
+    con = study.con
+    src = describe_file(path, spec.format if spec and path.suffix.lower() not in (
+        ".csv", ".xlsx", ".parquet") else None)
+    done = scalar(con, "select batch_id from uploads where sha256 = ? and table_name = ? "
+                  "and status = 'loaded' order by batch_id limit 1", [src.sha256, table])
+    if done is not None:
+        return LoadResult(str(path), table, "skipped", int(done),
+                          message=f"already loaded as batch {done}: nothing to do")
+    if replaces is not None:
+        status = scalar(con, "select status from uploads where batch_id = ?", [replaces])
+        if status != "loaded":
+            raise UserError(f"--replaces {replaces}: no batch {replaces} in force "
+                            f"(status: {status or 'no such batch'}); see `cohort uploads`")
+
+    batch = _next_batch_id(con)
+    raw, coerced, errors, staged = (f"staging.{k}_{batch}" for k in ("raw", "coerced", "errors", "batch"))
+    read = spec.read if spec else None
+    from cohort.mapping import ReadOptions
+
+    try:
+        header, rows_read = stage_raw(con, src, read=read or ReadOptions(),
+                                      sheet=spec.for_table(table).sheet if spec else None,
+                                      target=raw)
+        if rows_read == 0:
+            raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
+        tm = spec.for_table(table) if spec else identity_mapping(table, header, site_id=site_id)
+        check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
+        if site_id is not None and spec is not None and spec.site_id is None:
+            tm = _with_site(tm, site_id)
+        _coerce(con, tm, src, raw=raw, coerced=coerced, errors=errors,
+                decimal_comma=(read.decimal_comma if read else False))
+        con.execute(
+            f"create or replace table {staged} as select c.*, ?::bigint as batch_id from {coerced} c "
+            f"where source_line not in (select source_line from {errors})", [batch])
+        config = ValidationConfig()
+        report = validate_relation(con, relation=staged, table=table, config=config)
+        return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
+                        header=header, rows_read=rows_read, raw=raw, staged=staged, errors=errors,
+                        report=report, replaces=replaces, loaded_by=loaded_by,
+                        fatal_fraction=config.fatal_error_fraction)
+    finally:
+        for t in (raw, coerced, errors, staged):
+            con.execute(f"drop table if exists {t}")
+
+
+def _with_site(tm: TableMap, site_id: str) -> TableMap:
+    if any(c.canonical == "site_id" for c in tm.columns) or not any(
+        c.name == "site_id" for c in table_columns(tm.table)
+    ):
+        return tm
+    return TableMap(tm.table, tm.columns + (ColumnMap("site_id", constant=site_id),),
+                    tm.file, tm.sheet, tm.drop)
+
+
+def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
+             site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
+             staged: str, errors: str, report: ValidationReport, replaces: int | None,
+             loaded_by: str, fatal_fraction: float) -> LoadResult:
+    findings = report.findings
+    val_errors = findings.filter(pl.col("severity").is_in(["error", "fatal"]))
+    warnings = findings.filter(pl.col("severity") == "warning")
+    con.register("_val_errors", val_errors.select(
+        pl.col("source_line").cast(pl.Int64), "column_name",
+        pl.col("value").cast(pl.String), "rule", "message",
+        pl.col("severity").replace({"fatal": "error"})))
+    con.register("_warnings", warnings)
+    raw_json = "to_json({" + ", ".join(
+        f"{_sql_str(h)}: r.{quote_ident(h)}" for h in header) + "})"
+    try:
+        bad_lines = int(scalar(
+            con, f"select count(*) from (select source_line from {errors} union "
+                 "select source_line from _val_errors)"))
+        fatal = list(report.fatal_reasons)
+        if rows_read and bad_lines / rows_read > fatal_fraction:
+            fatal.append(f"{bad_lines} of {rows_read} rows ({bad_lines / rows_read:.0%}) fail "
+                         f"error rules, more than the {fatal_fraction:.0%} allowed")
+        status = "rejected" if fatal else "loaded"
+        quarantined = rows_read if fatal else bad_lines
+        loaded = rows_read - quarantined
+        message = "; ".join(fatal) if fatal else (
+            f"{loaded} rows loaded, {quarantined} quarantined" if quarantined else f"{loaded} rows loaded")
+        cols = [c.name for c in table_columns(table)]
+        collist = ", ".join(quote_ident(c) for c in cols)
+        con.execute("begin transaction")
+        try:
+            if replaces is not None:
+                con.execute("update uploads set status = 'superseded' where batch_id = ?", [replaces])
+            con.execute(
+                "insert into uploads (batch_id, table_name, site_id, file_name, file_path, sha256, "
+                "size_bytes, mapping, rows_read, rows_loaded, rows_quarantined, rows_warned, "
+                "loaded_by, status, replaces, message) values "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [batch, table, site_id, src.path.name, str(src.path), src.sha256, src.size_bytes,
+                 spec.text if spec else None, rows_read, loaded, quarantined, warnings.height,
+                 loaded_by, status, replaces, message])
+            if not fatal:
+                con.execute(
+                    f"insert into store.{table} ({collist}, batch_id, source_line) "
+                    f"select {collist}, batch_id, source_line from {staged} "
+                    "where source_line not in (select source_line from _val_errors)")
+            con.execute(
+                f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, e.value, "
+                f"e.rule, e.severity, e.message, {raw_json} from ("
+                f"select source_line, column_name, value, rule, 'error' as severity, message "
+                f"from {errors} union all select source_line, column_name, value, rule, "
+                f"severity, message from _val_errors) e join {raw} r using (source_line)",
+                [batch, table, str(src.path)])
+            if warnings.height:
+                con.execute(
+                    "insert into validation_findings select ?, ?, source_line, participant_id, "
+                    "column_name, value, rule, severity, message from _warnings",
+                    [batch, table])
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister("_val_errors")
+        con.unregister("_warnings")
+    return LoadResult(str(src.path), table, status, batch, rows_read, loaded, quarantined,
+                      warnings.height, message, report)
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def rollback_batch(study: Study, batch: int) -> None:
+    """Take a batch out of force; its rows stay in the history (status ``rolled_back``)."""
+    status = scalar(study.con, "select status from uploads where batch_id = ?", [batch])
+    if status != "loaded":
+        raise UserError(f"batch {batch} is not in force (status: {status or 'no such batch'}); "
+                        "see `cohort uploads`")
+    study.con.execute("update uploads set status = 'rolled_back' where batch_id = ?", [batch])
+
+
+def validate_loaded(study: Study, *, table: str | None = None) -> dict[str, ValidationReport]:
+    """Validate the rows in force of ``table`` (default: every table)."""
+    from cohort.tables import TABLES
+    from cohort.validate import ValidationConfig, validate_relation
+
+    names = [table] if table else list(TABLES)
+    reports = {}
+    for name in names:
+        table_columns(name)
+        view = f"staging.inforce_{name}"
+        study.con.execute(
+            f"create or replace view {view} as select t.* from store.{name} t "
+            "join uploads u using (batch_id) where u.status = 'loaded'")
+        try:
+            reports[name] = validate_relation(study.con, relation=view, table=name,
+                                              config=ValidationConfig())
+        finally:
+            study.con.execute(f"drop view if exists {view}")
+    return reports
+
