@@ -1,0 +1,114 @@
+"""Run the SQL derivations of sql/derive/ with bound, declared parameters.
+
+Each derivation is one SQL file. Its header declares the parameters it takes,
+one per line, as ``-- param: NAME TYPE = DEFAULT -- description``. Values are
+always bound, never pasted into the SQL text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from cohort.errors import UserError
+from cohort.mapping import closest
+from cohort.resources import resource_dir
+
+__all__ = ["Derivation", "derivations", "derive"]
+
+_PARAM = re.compile(r"^--\s*param:\s*(\w+)\s+([\w\[\]]+)\s*=\s*([^-]*?)\s*(?:--\s*(.*))?$")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    default: Any
+    description: str
+
+
+@dataclass(frozen=True)
+class Derivation:
+    name: str
+    path: Path
+    description: str
+    parameters: tuple[Parameter, ...]
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def _parse_default(text: str) -> Any:
+    text = text.strip()
+    if text.lower() == "null":
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.startswith("'") and text.endswith("'"):
+        return text[1:-1]
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return text
+
+
+def _load(path: Path) -> Derivation:
+    params, description = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("--"):
+            break
+        m = _PARAM.match(line)
+        if m:
+            params.append(Parameter(m[1], m[2], _parse_default(m[3]), (m[4] or "").strip()))
+        elif not params:
+            description.append(line.lstrip("- ").strip())
+    return Derivation(path.stem, path, " ".join(d for d in description if d), tuple(params))
+
+
+def derivations() -> dict[str, Derivation]:
+    """Every derivation shipped in sql/derive/, by name."""
+    return {p.stem: _load(p) for p in sorted(resource_dir("sql").joinpath("derive").glob("*.sql"))}
+
+
+def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
+    """Run derivation ``name`` on a study connection and return its rows.
+
+    Parameters
+    ----------
+    con
+        Connection to a study database.
+    name
+        File name in sql/derive/ without ``.sql`` (see :func:`derivations`).
+    **params
+        Values for the parameters the file declares; the others take their defaults.
+
+    Examples
+    --------
+    >>> import cohort, tempfile, pathlib
+    >>> study = cohort.open(pathlib.Path(tempfile.mkdtemp()) / "s.duckdb")
+    >>> study.derive("time_to_event", event_type="relapse").height
+    0
+    """
+    available = derivations()
+    if name not in available:
+        raise UserError(f"no derivation {name!r}{closest(name, list(available))}; "
+                        f"available: {', '.join(available)}")
+    d = available[name]
+    declared = {p.name: p for p in d.parameters}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise UserError(
+            f"derivation {name!r} has no parameter(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in d.parameters)}")
+    values = {p.name: params.get(p.name, p.default) for p in d.parameters}
+    try:
+        return con.sql(d.sql, params=values).pl()
+    except duckdb.Error as exc:
+        raise UserError(f"derivation {name!r} failed with parameters {values}: "
+                        f"{str(exc).splitlines()[0]}") from None
