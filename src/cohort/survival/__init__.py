@@ -1,0 +1,15 @@
+"""Survival analysis that matches R: Kaplan-Meier, log-rank, Cox, competing risks, rates.
+
+>>> from cohort import survival as sv
+>>> # sv.kaplan_meier(df, time="week", event="arrest", by="fin")
+"""
+
+from cohort.survival.kaplan_meier import KaplanMeier, kaplan_meier
+from cohort.survival.logrank import LogRank, logrank
+
+__all__ = [
+    "KaplanMeier",
+    "LogRank",
+    "kaplan_meier",
+    "logrank",
+]

@@ -1,0 +1,170 @@
+"""Input handling shared by the survival estimators: frames, columns, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from cohort.errors import ModelSpecError
+
+__all__ = [
+    "as_polars",
+    "column_array",
+    "check_times",
+    "event_array",
+    "group_codes",
+    "rows_text",
+    "z_value",
+]
+
+
+def as_polars(df: Any) -> pl.DataFrame:
+    """Return ``df`` as a polars DataFrame (pandas and Arrow-compatible frames accepted)."""
+    if isinstance(df, pl.DataFrame):
+        return df
+    if isinstance(df, pl.LazyFrame):
+        return df.collect()
+    try:
+        import pandas as pd
+
+        if isinstance(df, pd.DataFrame):
+            return pl.from_pandas(df)
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    try:
+        return pl.DataFrame(df)
+    except Exception:
+        raise ModelSpecError(
+            f"expected a polars or pandas DataFrame, got {type(df).__name__}; "
+            "convert the data with pl.DataFrame(...) first"
+        ) from None
+
+
+def rows_text(mask: np.ndarray, limit: int = 10) -> str:
+    """Describe the row indices where ``mask`` is true, e.g. ``rows 3, 17 (2 rows)``."""
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in idx[:limit])
+    more = f", ... ({idx.size} rows)" if idx.size > limit else f" ({idx.size} row{'s' if idx.size != 1 else ''})"
+    return f"row{'s' if idx.size != 1 else ''} {shown}{more}"
+
+
+def column_array(df: pl.DataFrame, name: str, *, role: str) -> np.ndarray:
+    """The column ``name`` as a float64 array; errors name the column and its role."""
+    if name not in df.columns:
+        raise ModelSpecError(
+            f"{role} column {name!r} is not in the data; available columns: "
+            f"{', '.join(df.columns[:30])}"
+        )
+    s = df.get_column(name)
+    if s.dtype == pl.Boolean:
+        s = s.cast(pl.Int8)
+    if not s.dtype.is_numeric():
+        raise ModelSpecError(
+            f"{role} column {name!r} has type {s.dtype}, expected numbers; "
+            "convert it (e.g. dates to days since entry) before fitting"
+        )
+    return s.cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64, copy=False)
+
+
+def check_times(
+    time: np.ndarray, *, name: str, start: np.ndarray | None = None, start_name: str = "start"
+) -> None:
+    """Raise a ModelSpecError naming the rows with NaN/inf/negative times or start >= stop."""
+    bad = ~np.isfinite(time)
+    if bad.any():
+        raise ModelSpecError(
+            f"time column {name!r} has missing or infinite values at {rows_text(bad)}; "
+            "drop or fix these rows before fitting"
+        )
+    if start is None:
+        neg = time < 0
+        if neg.any():
+            raise ModelSpecError(
+                f"time column {name!r} has negative values at {rows_text(neg)}; "
+                "times are durations since the origin and must be >= 0"
+            )
+        return
+    bad = ~np.isfinite(start)
+    if bad.any():
+        raise ModelSpecError(
+            f"start column {start_name!r} has missing or infinite values at {rows_text(bad)}; "
+            "drop or fix these rows before fitting"
+        )
+    neg = start < 0
+    if neg.any():
+        raise ModelSpecError(
+            f"start column {start_name!r} has negative values at {rows_text(neg)}; "
+            "times must be >= 0"
+        )
+    order = start >= time
+    if order.any():
+        raise ModelSpecError(
+            f"start >= stop ({start_name!r} >= {name!r}) at {rows_text(order)}; each interval "
+            "(start, stop] must have positive length: drop zero-length intervals or fix the times"
+        )
+
+
+def event_array(df: pl.DataFrame, name: str) -> np.ndarray:
+    """The event indicator as a boolean array (1/True = event, 0/False = censored)."""
+    e = column_array(df, name, role="event")
+    bad = ~np.isin(e, (0.0, 1.0))
+    if bad.any():
+        vals = ", ".join(map(str, np.unique(e[bad])[:5]))
+        raise ModelSpecError(
+            f"event column {name!r} must be 0/1 (or boolean); found {vals} at {rows_text(bad)}. "
+            "For competing risks use cumulative_incidence/fine_gray with cause="
+        )
+    return e == 1.0
+
+
+def group_codes(
+    df: pl.DataFrame, by: str | Sequence[str] | None, *, role: str = "by"
+) -> tuple[np.ndarray, list[str], pl.DataFrame | None]:
+    """Integer codes 0..G-1 for the groups of ``by`` (sorted), their labels and key frame.
+
+    Labels are the value as text for one column, ``"a=1, b=2"`` for several,
+    ``"all"`` when ``by`` is None.
+    """
+    n = df.height
+    if by is None:
+        return np.zeros(n, dtype=np.int64), ["all"], None
+    cols = [by] if isinstance(by, str) else list(by)
+    for c in cols:
+        if c not in df.columns:
+            raise ModelSpecError(f"{role} column {c!r} is not in the data")
+        nulls = df.get_column(c).is_null().to_numpy()
+        if df.get_column(c).dtype.is_float():
+            nulls = nulls | df.get_column(c).is_nan().fill_null(True).to_numpy()
+        if nulls.any():
+            raise ModelSpecError(
+                f"{role} column {c!r} has missing values at {rows_text(nulls)}; "
+                "drop these rows or give them an explicit level"
+            )
+    keys = df.select(cols).unique().sort(cols)
+    keyed = keys.with_row_index("__code")
+    codes = (
+        df.select(cols)
+        .with_row_index("__row")
+        .join(keyed, on=cols, how="left")
+        .sort("__row")
+        .get_column("__code")
+        .to_numpy()
+        .astype(np.int64)
+    )
+    if len(cols) == 1:
+        labels = [str(v) for v in keys.get_column(cols[0]).to_list()]
+    else:
+        labels = [", ".join(f"{c}={v}" for c, v in zip(cols, row, strict=True)) for row in keys.iter_rows()]
+    return codes, labels, keys
+
+
+def z_value(conf_level: float) -> float:
+    """The two-sided normal quantile for ``conf_level``."""
+    from scipy.stats import norm
+
+    if not 0 < conf_level < 1:
+        raise ModelSpecError(f"conf_level must be between 0 and 1, got {conf_level}")
+    return float(norm.ppf(0.5 + conf_level / 2))

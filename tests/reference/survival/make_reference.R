@@ -1,0 +1,172 @@
+# Reference values for cohort.survival, computed with R's survival and cmprsk.
+#
+# Run from the repository root:  Rscript tests/reference/survival/make_reference.R
+# Writes the datasets used (CSV) and the results (JSON) beside this script.
+# R is not available in CI: the outputs are committed.
+suppressPackageStartupMessages({
+  library(survival)
+  library(cmprsk)
+  library(jsonlite)
+})
+out <- "tests/reference/survival"
+ctl <- coxph.control(eps = 1e-12, iter.max = 100, toler.chol = 1e-14)
+wjson <- function(x, name) {
+  writeLines(toJSON(x, digits = NA, auto_unbox = TRUE, null = "null", na = "null"),
+             file.path(out, paste0(name, ".json")))
+}
+
+# ---- datasets -------------------------------------------------------------
+rossi <- read.csv(file.path(out, "rossi.csv"))  # written from lifelines' load_rossi (= carData::Rossi)
+vet <- survival::veteran
+vet$celltype <- as.character(vet$celltype)
+write.csv(vet, file.path(out, "veteran.csv"), row.names = FALSE)
+lung <- survival::lung
+lung$status <- lung$status - 1L
+lung <- lung[complete.cases(lung[, c("time", "status", "age", "sex", "ph.ecog")]),
+             c("time", "status", "age", "sex", "ph.ecog", "inst")]
+write.csv(lung, file.path(out, "lung.csv"), row.names = FALSE, na = "")
+heart <- survival::jasa1
+write.csv(heart, file.path(out, "heart.csv"), row.names = FALSE)
+cgd <- survival::cgd[, c("id", "tstart", "tstop", "status", "enum", "treat", "sex", "age",
+                         "inherit", "steroids", "hos.cat")]
+cgd$treat <- as.integer(cgd$treat == "rIFN-g")
+cgd$sex <- as.integer(cgd$sex == "female")
+cgd$inherit <- as.integer(cgd$inherit == "autosomal")
+cgd$hos.cat <- as.character(cgd$hos.cat)
+names(cgd)[names(cgd) == "hos.cat"] <- "hos_cat"
+write.csv(cgd, file.path(out, "cgd.csv"), row.names = FALSE)
+mg <- survival::mgus2
+mg$etime <- ifelse(mg$pstat == 0, mg$futime, mg$ptime)
+mg$event <- ifelse(mg$pstat == 0, 2L * mg$death, 1L)
+mg$male <- as.integer(mg$sex == "M")
+mg <- mg[complete.cases(mg[, c("etime", "event", "age", "male", "hgb")]),
+         c("id", "etime", "event", "age", "male", "sex", "hgb")]
+mg$sex <- as.character(mg$sex)
+write.csv(mg, file.path(out, "mgus2.csv"), row.names = FALSE)
+
+# ---- Kaplan-Meier -----------------------------------------------------------
+km_ref <- function(fit, times) {
+  s <- summary(fit, censored = TRUE)
+  grp <- if (is.null(s$strata)) rep("all", length(s$time)) else sub(".*=", "", as.character(s$strata))
+  tab <- data.frame(group = grp, time = s$time, n_risk = s$n.risk, n_event = s$n.event,
+                    n_censor = s$n.censor, survival = s$surv, std_error = s$std.err,
+                    conf_low = s$lower, conf_high = s$upper)
+  a <- summary(fit, times = times, extend = TRUE)
+  agrp <- if (is.null(a$strata)) rep("all", length(a$time)) else sub(".*=", "", as.character(a$strata))
+  at <- data.frame(group = agrp, time = a$time, survival = a$surv, std_error = a$std.err,
+                   conf_low = a$lower, conf_high = a$upper)
+  m <- summary(fit)$table
+  if (is.null(dim(m))) m <- t(as.matrix(m))
+  med <- data.frame(group = if (nrow(m) == 1) "all" else sub(".*=", "", rownames(m)),
+                    median = m[, "median"], conf_low = m[, "0.95LCL"], conf_high = m[, "0.95UCL"])
+  list(table = tab, at = at, median = med, times = times)
+}
+wjson(list(
+  rossi_fin = km_ref(survfit(Surv(week, arrest) ~ fin, data = rossi), c(10, 20, 52)),
+  rossi_all = km_ref(survfit(Surv(week, arrest) ~ 1, data = rossi), c(10, 20, 52)),
+  veteran_trt = km_ref(survfit(Surv(time, status) ~ trt, data = vet), c(30, 100, 365)),
+  lung_sex = km_ref(survfit(Surv(time, status) ~ sex, data = lung), c(180, 365, 730)),
+  heart_lt = km_ref(survfit(Surv(start, stop, event) ~ 1, data = heart), c(30, 365, 1000))
+), "km")
+
+# ---- log-rank -----------------------------------------------------------------
+lr <- function(sd, scores = NULL) {
+  o <- if (is.matrix(sd$obs)) rowSums(sd$obs) else sd$obs
+  e <- if (is.matrix(sd$exp)) rowSums(sd$exp) else sd$exp
+  res <- list(statistic = sd$chisq, df = length(o) - 1, p_value = pchisq(sd$chisq, length(o) - 1, lower.tail = FALSE),
+              observed = o, expected = e)
+  if (!is.null(scores)) {
+    u <- sum(scores * (o - e))
+    v <- drop(t(scores) %*% sd$var %*% scores)
+    res$trend_statistic <- u^2 / v
+    res$trend_p_value <- pchisq(u^2 / v, 1, lower.tail = FALSE)
+  }
+  res
+}
+wjson(list(
+  rossi_fin = lr(survdiff(Surv(week, arrest) ~ fin, data = rossi)),
+  veteran_celltype = lr(survdiff(Surv(time, status) ~ celltype, data = vet)),
+  lung_sex_strat_ecog = lr(survdiff(Surv(time, status) ~ sex + strata(ph.ecog), data = lung)),
+  lung_ecog_trend = lr(survdiff(Surv(time, status) ~ ph.ecog, data = lung), scores = c(0, 1, 2, 3))
+), "logrank")
+
+# ---- Cox ----------------------------------------------------------------------
+cox_ref <- function(fit, zph = TRUE) {
+  s <- summary(fit)$coefficients
+  res <- list(term = rownames(s), estimate = unname(coef(fit)),
+              std_error = unname(sqrt(diag(fit$naive.var %||% fit$var))),
+              loglik = fit$loglik[2], loglik_null = fit$loglik[1],
+              concordance = unname(fit$concordance["concordance"]),
+              concordance_counts = as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y", "tied.xy")]),
+              n = fit$n, nevent = fit$nevent, iter = fit$iter, score_test = unname(fit$score),
+              wald_test = unname(fit$wald.test))
+  if (!is.null(fit$naive.var)) res$robust_std_error <- unname(sqrt(diag(fit$var)))
+  if (zph) {
+    z <- cox.zph(fit, transform = "km")
+    res$zph <- list(term = rownames(z$table), chisq = unname(z$table[, "chisq"]),
+                    df = unname(z$table[, "df"]), p = unname(z$table[, "p"]))
+  }
+  res
+}
+`%||%` <- function(a, b) if (is.null(a)) b else a
+vet$celltype <- relevel(factor(vet$celltype), ref = "squamous")
+wjson(list(
+  rossi_efron = cox_ref(coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio,
+                              data = rossi, ties = "efron", control = ctl)),
+  rossi_breslow = cox_ref(coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio,
+                                data = rossi, ties = "breslow", control = ctl)),
+  rossi_strata_wexp = cox_ref(coxph(Surv(week, arrest) ~ fin + age + prio + strata(wexp),
+                                    data = rossi, control = ctl)),
+  rossi_interaction = cox_ref(coxph(Surv(week, arrest) ~ fin * age + prio, data = rossi, control = ctl)),
+  veteran_celltype = cox_ref(coxph(Surv(time, status) ~ trt + karno + diagtime + age + prior + celltype,
+                                   data = vet, control = ctl)),
+  lung = cox_ref(coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung, control = ctl)),
+  lung_cluster_inst = cox_ref(coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lung[!is.na(lung$inst), ],
+                                    cluster = inst, control = ctl)),
+  heart_efron = cox_ref(coxph(Surv(start, stop, event) ~ age + year + surgery + transplant,
+                              data = heart, cluster = id, control = ctl)),
+  heart_breslow = cox_ref(coxph(Surv(start, stop, event) ~ age + year + surgery + transplant,
+                                data = heart, cluster = id, ties = "breslow", control = ctl)),
+  cgd_ag = cox_ref(coxph(Surv(tstart, tstop, status) ~ treat + sex + age + inherit + steroids + strata(hos_cat),
+                         data = cgd, cluster = id, control = ctl)),
+  cgd_pwp = cox_ref(coxph(Surv(tstart, tstop, status) ~ treat + age + strata(enum),
+                          data = cgd, cluster = id, control = ctl), zph = FALSE)
+), "cox")
+
+# ---- competing risks ------------------------------------------------------------
+ci <- cuminc(mg$etime, mg$event, group = mg$sex, cencode = 0)
+tp <- c(12, 60, 120, 240)
+tt <- timepoints(ci, tp)
+cuminc_tab <- lapply(names(ci)[names(ci) != "Tests"], function(nm) {
+  list(name = nm, time = ci[[nm]]$time, est = ci[[nm]]$est, var = ci[[nm]]$var)
+})
+aj <- survfit(Surv(etime, factor(event)) ~ sex, data = mg)
+aj_s <- summary(aj, times = tp, extend = TRUE)
+wjson(list(
+  curves = cuminc_tab,
+  tests = list(stat = unname(ci$Tests[, "stat"]), pv = unname(ci$Tests[, "pv"]), df = unname(ci$Tests[, "df"]),
+               cause = rownames(ci$Tests)),
+  at_times = tp, at_est = lapply(seq_len(nrow(tt$est)), function(i) unname(tt$est[i, ])),
+  at_var = lapply(seq_len(nrow(tt$var)), function(i) unname(tt$var[i, ])), at_names = rownames(tt$est),
+  aj_strata = as.character(aj_s$strata), aj_time = aj_s$time, aj_pstate = aj_s$pstate,
+  aj_std_err = aj_s$std.err, aj_states = aj_s$states
+), "cuminc")
+
+cov <- cbind(age = mg$age, male = mg$male, hgb = mg$hgb)
+fg1 <- crr(mg$etime, mg$event, cov, failcode = 1, cencode = 0)
+fg2 <- crr(mg$etime, mg$event, cov, failcode = 2, cencode = 0)
+fgres <- function(f) list(term = names(f$coef), estimate = unname(f$coef), std_error = unname(sqrt(diag(f$var))),
+                          loglik = f$loglik, converged = f$converged)
+wjson(list(cause1 = fgres(fg1), cause2 = fgres(fg2)), "finegray")
+
+# ---- incidence rates (exact Poisson) ---------------------------------------------
+ir <- data.frame(site = c("a", "b", "c"), n = c(12, 0, 30), py = c(1500.5, 800, 2100))
+exact <- lapply(seq_len(nrow(ir)), function(i) {
+  p <- poisson.test(ir$n[i], ir$py[i])
+  list(rate = unname(p$estimate), low = p$conf.int[1], high = p$conf.int[2])
+})
+rr <- poisson.test(c(ir$n[3], ir$n[1]), c(ir$py[3], ir$py[1]))
+wjson(list(data = ir, exact = exact,
+           rr_c_vs_a = list(estimate = unname(rr$estimate), low = rr$conf.int[1], high = rr$conf.int[2],
+                            p_value = rr$p.value)), "rates")
+cat("reference written to", out, "\n")
