@@ -1,0 +1,237 @@
+"""The `cohort` command. User errors print one line and exit non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cohort.errors import EXIT_FATAL, EXIT_OK, EXIT_ROWS_QUARANTINED, UserError
+
+app = typer.Typer(
+    name="cohort",
+    help="Longitudinal cohort studies: load site files, validate, derive, analyse, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+mapping_app = typer.Typer(help="Mapping specs: how a site's files map to canonical tables.",
+                          no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[Path, typer.Option("--db", help="The study database file.",
+                                        envvar="COHORT_DB")]
+
+
+def user_errors(func: F) -> F:
+    """Turn a UserError into one red line on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _frame_table(df: Any, title: str | None = None, max_rows: int = 50) -> Table:
+    table = Table(title=title, show_lines=False)
+    for c in df.columns:
+        table.add_column(str(c), overflow="fold")
+    for row in df.head(max_rows).iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+@app.command()
+@user_errors
+def demo(
+    participants: Annotated[int, typer.Option(help="Participants to simulate.")] = 2000,
+    out: Annotated[Path, typer.Option(help="Folder for the study, site files and report.")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 2024,
+    years: Annotated[float, typer.Option(help="Years of follow-up.")] = 5.0,
+) -> None:
+    """Simulate a cohort, load its site files, validate, derive, fit and report."""
+    from cohort.pipeline import run_demo
+
+    result = run_demo(n_participants=participants, out=out, seed=seed, years=years, console=console)
+    console.print(result.summary_text())
+
+
+@app.command()
+@user_errors
+def load(
+    files: Annotated[list[Path], typer.Argument(help="Files, folders or globs to load.")],
+    table: Annotated[str, typer.Option("--table", help="Canonical table the files hold.")],
+    db: DbOption = Path("study.duckdb"),
+    site: Annotated[str | None, typer.Option(help="Site id (default: the mapping's).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="The site's mapping spec (TOML).")] = None,
+    replaces: Annotated[int | None, typer.Option(help="Batch this delivery corrects.")] = None,
+) -> None:
+    """Load site files into the study database (one batch per file)."""
+    import cohort
+
+    with cohort.open(db) as study:
+        results = study.load([str(f) for f in files], site=site, table=table, mapping=mapping,
+                             replaces=replaces)
+    worst = EXIT_OK
+    for r in results:
+        colour = {"loaded": "green", "skipped": "yellow", "rejected": "red"}[r.status]
+        console.print(f"[{colour}]{r.status}[/] {r.file} -> {r.table} batch {r.batch_id}: "
+                      f"read {r.rows_read}, loaded {r.rows_loaded}, quarantined "
+                      f"{r.rows_quarantined}, warnings {r.rows_warned}. {r.message}",
+                      highlight=False)
+        if r.status == "rejected":
+            worst = EXIT_FATAL
+        elif r.rows_quarantined and worst == EXIT_OK:
+            worst = EXIT_ROWS_QUARANTINED
+    raise typer.Exit(worst)
+
+
+@app.command()
+@user_errors
+def validate(
+    db: DbOption = Path("study.duckdb"),
+    table: Annotated[str | None, typer.Option(help="Only this table (default: all).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for Data Docs HTML and JSON.")] = None,
+) -> None:
+    """Validate the rows in force; exit 0 pass, 1 errors, 2 fatal."""
+    import cohort
+
+    with cohort.open(db, create=False) as study:
+        reports = study.validate(table=table)
+    worst = EXIT_OK
+    for name, report in reports.items():
+        console.print(_frame_table(report.summary, title=f"{name}: {report.status}"))
+        if out is not None:
+            report.write_json(out / f"validation_{name}.json")
+            report.write_data_docs(out / f"data_docs_{name}")
+        if report.status == "fatal":
+            worst = EXIT_FATAL
+        elif report.status == "errors" and worst == EXIT_OK:
+            worst = EXIT_ROWS_QUARANTINED
+    raise typer.Exit(worst)
+
+
+@app.command()
+@user_errors
+def uploads(db: DbOption = Path("study.duckdb")) -> None:
+    """List upload batches with provenance and counts."""
+    import cohort
+
+    with cohort.open(db, create=False, read_only=True) as study:
+        df = study.uploads().select("batch_id", "table_name", "site_id", "file_name", "rows_read",
+                                    "rows_loaded", "rows_quarantined", "status", "loaded_at")
+    console.print(_frame_table(df, max_rows=1000))
+
+
+@app.command()
+@user_errors
+def quarantine(
+    db: DbOption = Path("study.duckdb"),
+    batch: Annotated[int | None, typer.Option(help="Only this batch.")] = None,
+    export: Annotated[Path | None, typer.Option(help="Write the rows to .csv or .xlsx.")] = None,
+) -> None:
+    """List rejected rows; --export writes them for the site to fix."""
+    import cohort
+
+    with cohort.open(db, create=False, read_only=True) as study:
+        df = study.quarantine(batch=batch)
+    if export is not None:
+        if export.suffix.lower() == ".xlsx":
+            df.write_excel(export)
+        elif export.suffix.lower() == ".csv":
+            df.write_csv(export)
+        else:
+            raise UserError(f"--export {export}: use a .csv or .xlsx file name")
+        console.print(f"{df.height} rows written to {export}")
+        return
+    console.print(_frame_table(df.select("batch_id", "source_file", "source_line", "column_name",
+                                         "value", "rule", "message")))
+
+
+@app.command()
+@user_errors
+def rollback(batch: Annotated[int, typer.Argument(help="Batch to take out of force.")],
+             db: DbOption = Path("study.duckdb")) -> None:
+    """Undo a batch: its rows leave the tables in force but stay in the history."""
+    import cohort
+    from cohort.ingest import rollback_batch
+
+    with cohort.open(db, create=False) as study:
+        rollback_batch(study, batch)
+    console.print(f"batch {batch} rolled back")
+
+
+@app.command()
+@user_errors
+def derive(
+    name: Annotated[str, typer.Argument(help="Derivation name (sql/derive/NAME.sql).")],
+    db: DbOption = Path("study.duckdb"),
+    param: Annotated[list[str] | None, typer.Option("--param", help="k=v, repeatable.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to .parquet or .csv.")] = None,
+) -> None:
+    """Run a derivation and print or save its rows."""
+    import cohort
+
+    params: dict[str, Any] = {}
+    for item in param or []:
+        if "=" not in item:
+            raise UserError(f"--param {item!r}: write it as name=value")
+        k, v = item.split("=", 1)
+        params[k.strip()] = v.strip()
+    with cohort.open(db, create=False, read_only=True) as study:
+        df = study.derive(name, **params)
+    if out is None:
+        console.print(df)
+    elif out.suffix == ".parquet":
+        df.write_parquet(out)
+    elif out.suffix == ".csv":
+        df.write_csv(out)
+    else:
+        raise UserError(f"--out {out}: use a .parquet or .csv file name")
+    if out is not None:
+        console.print(f"{df.height} rows written to {out}")
+
+
+@mapping_app.command("suggest")
+@user_errors
+def mapping_suggest(
+    file: Annotated[Path, typer.Argument(help="A site file.")],
+    table: Annotated[str, typer.Option("--table", help="Canonical table it holds.")],
+    site: Annotated[str | None, typer.Option(help="Site id.")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding.")] = "utf-8",
+) -> None:
+    """Draft a mapping spec from a file's header and sample values."""
+    from cohort.io import read_header_and_samples
+    from cohort.mapping import ReadOptions, suggest_mapping
+    from cohort.tables import TABLES
+
+    if table not in TABLES:
+        raise UserError(f"--table {table}: not a canonical table; tables: {', '.join(TABLES)}")
+    read = ReadOptions(delimiter=delimiter, encoding=encoding)
+    header, samples = read_header_and_samples(file, read=read)
+    opts = {k: v for k, v in {"delimiter": delimiter, "encoding": encoding}.items()
+            if v and not (k == "encoding" and v == "utf-8")}
+    sys.stdout.write(suggest_mapping(table, header, samples, site_id=site, file=file.name,
+                                     read=opts))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    app()

@@ -1,0 +1,6 @@
+"""Reports for people: self-contained HTML with embedded plots, JSON beside it."""
+
+from cohort.report.disclosure import redact_count, redact_counts
+from cohort.report.html import HtmlReport
+
+__all__ = ["HtmlReport", "redact_count", "redact_counts"]
