@@ -1,0 +1,13 @@
+"""Longitudinal models: mixed models matching lme4, GEE matching geepack, study helpers.
+
+>>> from cohort import longitudinal as lg
+>>> m = lg.lmm(lg.example_data(), "y ~ time + x", groups="subject", random="~time")
+>>> m.engine
+'fast'
+"""
+
+from cohort.longitudinal._design import ns
+from cohort.longitudinal._example import EXAMPLE_TRUTH, example_data
+from cohort.longitudinal.lmm import LMMResult, lmm
+
+__all__ = ["lmm", "LMMResult", "ns", "example_data", "EXAMPLE_TRUTH"]

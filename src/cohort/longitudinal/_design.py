@@ -1,0 +1,258 @@
+"""Formula handling shared by the longitudinal models: data in, design matrices out.
+
+Formulas are parsed with formulaic; the intercept is named ``(Intercept)`` as in R,
+and ``ns(x, df=...)`` gives R's natural cubic spline basis (``splines::ns``), with
+the knots kept for prediction on new data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from formulaic import Formula, ModelSpec, model_matrix
+from formulaic.materializers import FactorValues
+from formulaic.transforms import stateful_transform
+from scipy.interpolate import BSpline
+
+from cohort.errors import ModelSpecError
+
+__all__ = ["ns", "to_polars", "DesignInfo", "build_design"]
+
+INTERCEPT = "(Intercept)"
+
+
+def _spline_design(knots: np.ndarray, x: np.ndarray, deriv: int = 0) -> np.ndarray:
+    """Cubic B-spline basis (as R's ``splines::splineDesign(knots, x, 4, deriv)``)."""
+    nb = len(knots) - 4
+    spline = BSpline(knots, np.eye(nb), 3, extrapolate=True)
+    if deriv:
+        spline = spline.derivative(deriv)
+    return np.asarray(spline(np.asarray(x, dtype=float)), dtype=float).reshape(len(x), nb)
+
+
+def ns_basis(
+    x: np.ndarray,
+    *,
+    knots: Sequence[float],
+    boundary: tuple[float, float],
+    intercept: bool = False,
+) -> np.ndarray:
+    """R's ``splines::ns`` basis at ``x`` for given interior and boundary knots."""
+    x = np.asarray(x, dtype=float)
+    lo, hi = boundary
+    aknots = np.sort(np.concatenate([[lo] * 4, np.asarray(knots, dtype=float), [hi] * 4]))
+    nb = len(aknots) - 4
+    basis = np.zeros((len(x), nb))
+    below, above = x < lo, x > hi
+    inside = ~(below | above)
+    if inside.any():
+        basis[inside] = _spline_design(aknots, x[inside])
+    for mask, pivot in ((below, lo), (above, hi)):
+        if mask.any():
+            tt = np.vstack([_spline_design(aknots, [pivot]), _spline_design(aknots, [pivot], 1)])
+            basis[mask] = np.column_stack([np.ones(mask.sum()), x[mask] - pivot]) @ tt
+    const = _spline_design(aknots, [lo, hi], 2)
+    if not intercept:
+        const, basis = const[:, 1:], basis[:, 1:]
+    q, _ = np.linalg.qr(const.T, mode="complete")
+    return basis @ q[:, 2:]
+
+
+@stateful_transform
+def ns(
+    x: Any,
+    df: int | None = None,
+    knots: Iterable[float] | None = None,
+    intercept: bool = False,
+    boundary_knots: tuple[float, float] | None = None,
+    _state: dict = {},  # noqa: B006 (formulaic replaces it with the transform state)
+) -> FactorValues:
+    """Natural cubic spline basis, as R's ``splines::ns`` (use inside formulas).
+
+    Knots default to quantiles of ``x`` (``df - 1 - intercept`` interior knots) and
+    the boundary knots to its range; both are remembered for prediction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from formulaic import model_matrix
+    >>> import pandas as pd
+    >>> from cohort.longitudinal import ns
+    >>> mm = model_matrix("y ~ ns(t, df=3)", pd.DataFrame({"y": [1.0] * 6, "t": np.arange(6.0)}),
+    ...                   context={"ns": ns})
+    >>> mm.rhs.shape
+    (6, 4)
+    """
+    x = np.asarray(x, dtype=float)
+    if "knots" not in _state:
+        if boundary_knots is None:
+            boundary_knots = (float(np.nanmin(x)), float(np.nanmax(x)))
+        lo, hi = boundary_knots
+        if knots is None:
+            n_inner = (df or 1) - 1 - int(intercept)
+            inside = x[(x >= lo) & (x <= hi)]
+            probs = np.linspace(0, 1, n_inner + 2)[1:-1]
+            knots = np.quantile(inside, probs).tolist() if n_inner > 0 else []
+        _state["knots"] = [float(k) for k in knots]
+        _state["boundary"] = [float(lo), float(hi)]
+    basis = ns_basis(x, knots=_state["knots"], boundary=tuple(_state["boundary"]), intercept=intercept)
+    return FactorValues(
+        {i + 1: basis[:, i] for i in range(basis.shape[1])},
+        kind="numerical",
+        spans_intercept=intercept,
+        drop_field=None,
+        format="{name}[{field}]",
+        encoded=False,
+    )
+
+
+CONTEXT = {"ns": ns}
+
+
+def to_polars(data: Any, *, what: str = "data") -> pl.DataFrame:
+    """Accept a polars or pandas frame (or anything ``pl.DataFrame`` takes)."""
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return pl.from_pandas(data)
+    try:
+        return pl.DataFrame(data)
+    except Exception:  # noqa: BLE001
+        raise ModelSpecError(
+            f"{what} must be a polars or pandas DataFrame, got {type(data).__name__}; "
+            "convert it with pl.DataFrame(...)"
+        ) from None
+
+
+def _columns_in(formula: str, frame_columns: Sequence[str]) -> list[str]:
+    needed = Formula(formula).required_variables
+    return [c for c in frame_columns if c in needed]
+
+
+def _rename(cols: Sequence[str]) -> list[str]:
+    return [INTERCEPT if c == "Intercept" else c for c in cols]
+
+
+@dataclass(frozen=True)
+class DesignInfo:
+    """What is needed to rebuild the design matrices on new data."""
+
+    fixed_spec: Any
+    random_spec: Any | None
+    fixed_names: tuple[str, ...]
+    random_names: tuple[str, ...]
+    response: str
+
+    def fixed(self, data: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.fixed_spec.get_model_matrix(data, context=CONTEXT), dtype=float)
+
+    def random(self, data: pd.DataFrame) -> np.ndarray:
+        assert self.random_spec is not None
+        return np.asarray(self.random_spec.get_model_matrix(data, context=CONTEXT), dtype=float)
+
+
+def build_design(
+    data: pl.DataFrame,
+    formula: str,
+    *,
+    random: str | None,
+    group_cols: Sequence[str],
+    model: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pd.DataFrame, DesignInfo, list[str]]:
+    """Parse formulas, drop incomplete rows (reported), build y, X and Z.
+
+    Returns y, X, Z, the complete-case pandas frame, the design info and notes.
+    """
+    if "~" not in formula:
+        raise ModelSpecError(
+            f"{model}: formula {formula!r} has no '~'; write it as 'response ~ terms', e.g. 'score ~ years'"
+        )
+    for g in group_cols:
+        if g not in data.columns:
+            raise ModelSpecError(
+                f"{model}: grouping column {g!r} is not in the data (columns: {', '.join(data.columns)})"
+            )
+    try:
+        used = _columns_in(formula, data.columns)
+        if random is not None:
+            used += [c for c in _columns_in(random, data.columns) if c not in used]
+    except Exception as exc:  # noqa: BLE001
+        raise ModelSpecError(f"{model}: cannot parse formula {formula!r}: {exc}") from None
+    response = formula.split("~")[0].strip()
+    if response not in data.columns:
+        raise ModelSpecError(
+            f"{model}: response column {response!r} is not in the data (columns: {', '.join(data.columns)})"
+        )
+    used = list(dict.fromkeys([response, *used, *group_cols]))
+    frame = data.select(used).with_row_index("__row__")
+    incomplete = frame.filter(pl.any_horizontal([pl.col(c).is_null() for c in used]))
+    for c in used:
+        if frame.schema[c].is_float():
+            incomplete = pl.concat([incomplete, frame.filter(pl.col(c).is_nan())]).unique("__row__")
+    notes: list[str] = []
+    if incomplete.height:
+        rows = sorted(incomplete["__row__"].to_list())
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        notes.append(
+            f"{incomplete.height} row(s) with a missing value in {', '.join(used)} left out "
+            f"(row indices {shown}); under the likelihood this is valid if visits are missing at random"
+        )
+        frame = frame.filter(~pl.col("__row__").is_in(rows))
+    if frame.height == 0:
+        raise ModelSpecError(f"{model}: no complete rows in {', '.join(used)}")
+    pdf = frame.drop("__row__").to_pandas()
+    for g in group_cols:
+        pdf[g] = pdf[g].astype(str)
+    try:
+        mm = model_matrix(formula, pdf, context=CONTEXT)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelSpecError(f"{model}: cannot build the design of {formula!r}: {exc}") from None
+    y = np.asarray(mm.lhs, dtype=float).ravel()
+    X = np.asarray(mm.rhs, dtype=float)
+    fixed_names = tuple(_rename(list(mm.rhs.columns)))
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise ModelSpecError(
+            f"{model}: the fixed-effects design of {formula!r} is rank deficient ({rank} of "
+            f"{X.shape[1]} columns: {', '.join(fixed_names)}); remove collinear terms"
+        )
+    Z = None
+    random_spec = None
+    random_names: tuple[str, ...] = ()
+    if random is not None:
+        rf = random.strip()
+        rf = rf if rf.startswith("~") else "~" + rf
+        try:
+            mz = model_matrix(rf, pdf, context=CONTEXT)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelSpecError(f"{model}: cannot build the random-effects design {random!r}: {exc}") from None
+        Z = np.asarray(mz, dtype=float)
+        random_spec = mz.model_spec
+        random_names = tuple(_rename(list(mz.columns)))
+        if Z.shape[1] == 0:
+            raise ModelSpecError(f"{model}: random={random!r} has no terms; use random='~1' for intercepts")
+    info = DesignInfo(
+        fixed_spec=mm.rhs.model_spec,
+        random_spec=random_spec,
+        fixed_names=fixed_names,
+        random_names=random_names,
+        response=response,
+    )
+    return y, X, Z, pdf, info, notes
+
+
+def new_frame(info: DesignInfo, newdata: Any, group_cols: Sequence[str]) -> pd.DataFrame:
+    """New data as pandas with grouping columns as strings."""
+    pdf = to_polars(newdata, what="newdata").to_pandas()
+    for g in group_cols:
+        if g in pdf.columns:
+            pdf[g] = pdf[g].astype(str)
+    return pdf
+
+
+_ = ModelSpec  # re-exported type for annotations
