@@ -56,6 +56,9 @@ __all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "exp
 _TRUE = ["true", "t", "yes", "y", "1", "ja", "oui", "si", "x"]
 _FALSE = ["false", "f", "no", "n", "0", "nei", "non", "nein"]
 _UNIT_FACTOR = {"mg": 1.0, "g": 1000.0}
+_NO_FINDINGS = pl.DataFrame(schema={
+    "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
+    "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
 
 
 @dataclass(frozen=True)
@@ -194,11 +197,13 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
             continue
         rawcol = f"r.{quote_ident(cm.source)}"
         val = f"c.{quote_ident(col.name)}"
-        fmt = f" in format {cm.date_format}" if col.dtype == pl.Date and cm.date_format else ""
+        fmt = (f" in format {cm.date_format}" if cm.date_format else
+               " (expected yyyy-mm-dd; set date_format in the mapping for another format)")
         what = {pl.Date: f"a date{fmt}", pl.Float64: "a number", pl.Int16: "a whole number",
                 pl.Boolean: "yes/no", pl.String: "text"}[col.dtype]  # type: ignore[index]
         base = (f"select c.source_line, ? as column_name, {rawcol} as value, ? as rule, "
-                f"? as message from {coerced} c join {raw} r using (source_line) where ")
+                f"? as message from {coerced} c join {raw} r using (source_line) "
+                "where r._parse_error is null and ")
         if col.required:
             checks.append(base + f"{_text(rawcol)} is null")
             params += [col.name, f"required.{col.name}",
@@ -215,10 +220,17 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
                        f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
                        "add a recode for it to the mapping or correct the source",
                        list(col.allowed)]
+        if col.domain is not None:
+            predicate, wording = col.domain
+            checks.append(base + f"{val} is not null and not ({predicate.format(*[val] * 2)})")
+            params += [col.name, f"domain.{col.name}",
+                       f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}"]
         if col.name == "dose_mg" and cm.unit == "mg/kg":
             checks.append(base + f"{_text(rawcol)} is not null and c.weight_kg is null")
             params += [col.name, "unit.dose_mg",
                        "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown"]
+    checks.append(f"select source_line, null, null, 'parse.record', _parse_error from {raw} "
+                  "where _parse_error is not null")
     union = " union all ".join(checks) if checks else (
         "select null::bigint as source_line, null as column_name, null as value, null as rule, "
         "null as message where false")
@@ -247,7 +259,7 @@ def load_files(
     mapping: str | os.PathLike[str] | Mapping | None = None,
     replaces: int | None = None,
     loaded_by: str | None = None,
-    progress: Any = None,
+    validate: bool = True,
 ) -> list[LoadResult]:
     """Load one or more site files into ``table``; one batch per file.
 
@@ -270,6 +282,9 @@ def load_files(
         (its rows stay in the history), in the same transaction.
     loaded_by
         Who loads (default: the OS user).
+    validate
+        Run the study's validation suites on the batch (default). Without,
+        only coercion (types, required values, allowed values) guards the load.
     """
     try:
         table_columns(table)
@@ -284,7 +299,7 @@ def load_files(
     who = loaded_by or _user()
     return [
         _load_one(study, f, table=table, spec=spec, site_id=site_id, replaces=replaces,
-                  loaded_by=who)
+                  loaded_by=who, validate=validate)
         for f in files
     ]
 
@@ -297,7 +312,8 @@ def _user() -> str:
 
 
 def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
-              site_id: str | None, replaces: int | None, loaded_by: str) -> LoadResult:
+              site_id: str | None, replaces: int | None, loaded_by: str,
+              validate: bool) -> LoadResult:
     from cohort.validate import ValidationConfig, validate_relation
 
     con = study.con
@@ -325,7 +341,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                                       target=raw)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
-        tm = spec.for_table(table) if spec else identity_mapping(table, header, site_id=site_id)
+        tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
@@ -335,7 +351,8 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             f"create or replace table {staged} as select c.*, ?::bigint as batch_id from {coerced} c "
             f"where source_line not in (select source_line from {errors})", [batch])
         config = ValidationConfig()
-        report = validate_relation(con, relation=staged, table=table, config=config)
+        report = validate_relation(con, relation=staged, table=table, config=config) \
+            if validate else None
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
                         header=header, rows_read=rows_read, raw=raw, staged=staged, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
@@ -356,9 +373,9 @@ def _with_site(tm: TableMap, site_id: str) -> TableMap:
 
 def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
              site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
-             staged: str, errors: str, report: ValidationReport, replaces: int | None,
+             staged: str, errors: str, report: ValidationReport | None, replaces: int | None,
              loaded_by: str, fatal_fraction: float) -> LoadResult:
-    findings = report.findings
+    findings = report.findings if report is not None else _NO_FINDINGS
     val_errors = findings.filter(pl.col("severity").is_in(["error", "fatal"]))
     warnings = findings.filter(pl.col("severity") == "warning")
     con.register("_val_errors", val_errors.select(
@@ -372,7 +389,7 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         bad_lines = int(scalar(
             con, f"select count(*) from (select source_line from {errors} union "
                  "select source_line from _val_errors)"))
-        fatal = list(report.fatal_reasons)
+        fatal = list(report.fatal_reasons) if report is not None else []
         if rows_read and bad_lines / rows_read > fatal_fraction:
             fatal.append(f"{bad_lines} of {rows_read} rows ({bad_lines / rows_read:.0%}) fail "
                          f"error rules, more than the {fatal_fraction:.0%} allowed")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,21 +107,32 @@ def _py_encoding(encoding: str) -> str:
 
 
 def _check_utf8(path: Path) -> None:
-    decoder = io.TextIOWrapper(path.open("rb"), encoding="utf-8", newline="")
-    line = 1
-    try:
-        for line, _ in enumerate(decoder, start=1):  # noqa: B007
-            pass
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"{path}: line {line + 1}: bytes that are not UTF-8 ({exc.object[exc.start:exc.end]!r}); "
-            'if the site exports Latin-1, set encoding = "latin-1" under [read] in the mapping'
-        ) from None
-    finally:
-        decoder.close()
+    """Name the first line that is not UTF-8 (only called once a read has failed)."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputFileError(
+                    f"{path}: line {number}: bytes that are not UTF-8 "
+                    f"({raw[exc.start:exc.end]!r}); if the site exports Latin-1, set "
+                    'encoding = "latin-1" under [read] in the mapping'
+                ) from None
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines of a file (a last line without a newline counts)."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions, target: str) -> list[str]:
+    """Fast path: DuckDB reads the file; if its records do not account for every line
+    (quoted newlines, blank lines, malformed records), the careful path takes over."""
     encoding = opts.encoding.replace("_", "-")
     delimiter = opts.delimiter or _sniff_delimiter(src.path, _py_encoding(encoding))
     header = _csv_header(src.path, opts, delimiter)
@@ -134,25 +144,81 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOption
         con.execute(
             f"create or replace table {target} as "
             "select * from read_csv(?, delim = ?, quote = ?, escape = ?, header = true, "
-            "columns = ?, encoding = ?, strict_mode = true, null_padding = false, "
-            "parallel = false, nullstr = '')",
+            "auto_detect = false, columns = ?, encoding = ?, strict_mode = true, "
+            "null_padding = false, parallel = false, nullstr = '')",
             [str(src.path), delimiter, opts.quote, opts.quote, columns,
              "latin-1" if encoding in ("latin-1", "latin1", "iso-8859-1") else "utf-8"],
         )
+        rows = int(scalar(con, f"select count(*) from {target}"))
     except duckdb.Error as exc:
         if encoding in ("utf-8", "utf8") and "unicode" in str(exc).lower():
             _check_utf8(src.path)
-        message = str(exc).split("\n")
-        detail = next((m for m in message if "line" in m.lower()), message[0])
-        raise InputFileError(
-            f"{src.path}: cannot be read as {delimiter!r}-delimited text: {detail.strip()}; "
-            "check the delimiter and quoting, or whether the file is truncated"
-        ) from None
+        rows = -1
+    if rows + 1 != _count_lines(src.path):
+        return _stage_csv_careful(con, src, opts, delimiter, names, target)
     renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(names))
     con.execute(
         f"create or replace table {target} as select "
-        f"(row_number() over () + 1)::bigint as source_line, {renames} from {target}"
+        f"(row_number() over () + 1)::bigint as source_line, {renames}, "
+        f"null::varchar as _parse_error from {target}"
     )
+    return names
+
+
+def _text_from(path: Path, line: int, opts: ReadOptions) -> str:
+    with path.open("r", encoding=_py_encoding(opts.encoding), errors="replace", newline="") as fh:
+        for number, text in enumerate(fh, start=1):
+            if number == line:
+                return text[:200]
+    return ""
+
+
+def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions,
+                       delimiter: str, names: list[str], target: str) -> list[str]:
+    """Read record by record, keeping each record's first line; a malformed record
+    (wrong number of fields, unterminated quote) is kept with its parse error."""
+    records: list[list[str | None]] = []
+    lines: list[int] = []
+    problems: list[str | None] = []
+    width = len(names)
+    with src.path.open("r", encoding=_py_encoding(opts.encoding.replace("_", "-")),
+                       newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar=opts.quote, strict=True)
+        next(reader, None)
+        end = reader.line_num
+        while True:
+            start = end + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                records.append([None] * width)
+                lines.append(start)
+                problems.append(f"malformed record from line {start} ({exc}): the file may be "
+                                f"truncated; its text: {_text_from(src.path, start, opts)!r}")
+                break
+            end = reader.line_num
+            if not record or record == [""]:
+                continue  # a blank line holds no record
+            if len(record) != width:
+                records.append([None] * width)
+                problems.append(f"expected {width} fields, found {len(record)}: "
+                                f"{delimiter.join(record)[:200]!r}")
+            else:
+                records.append([v if v != "" else None for v in record])
+                problems.append(None)
+            lines.append(start)
+    frame = pl.DataFrame(records, schema=[(f"c{i}", pl.String) for i in range(width)],
+                         orient="row")
+    frame = frame.rename({f"c{i}": n for i, n in enumerate(names)}).with_columns(
+        source_line=pl.Series(lines, dtype=pl.Int64),
+        _parse_error=pl.Series(problems, dtype=pl.String))
+    con.register("_cohort_frame", frame.select("source_line", *names, "_parse_error"))
+    try:
+        con.execute(f"create or replace table {target} as select * from _cohort_frame")
+    finally:
+        con.unregister("_cohort_frame")
     return names
 
 
@@ -160,7 +226,8 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: st
     names = [str(c).strip() for c in frame.columns]
     text = frame.rename(dict(zip(frame.columns, names, strict=True))).with_columns(
         pl.all().cast(pl.String)
-    ).with_row_index("source_line", offset=2).with_columns(pl.col("source_line").cast(pl.Int64))
+    ).with_row_index("source_line", offset=2).with_columns(
+        pl.col("source_line").cast(pl.Int64), _parse_error=pl.lit(None, dtype=pl.String))
     con.register("_cohort_frame", text)
     try:
         con.execute(f"create or replace table {target} as select * from _cohort_frame")
@@ -198,8 +265,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile, target: str)
         ).fetchall()]
         con.execute(
             f"create or replace table {target} as select "
-            "(row_number() over () + 1)::bigint as source_line, columns(*)::varchar "
-            "from read_parquet(?)",
+            "(row_number() over () + 1)::bigint as source_line, columns(*)::varchar, "
+            "null::varchar as _parse_error from read_parquet(?)",
             [str(src.path)],
         )
     except duckdb.Error as exc:

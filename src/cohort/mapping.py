@@ -241,6 +241,9 @@ def check_header(tm: TableMap, header: list[str], *, file: str, mapping_path: st
             f"column(s) neither mapped nor dropped: {described}; map them or list them "
             f"under [tables.{tm.table}.drop] columns"
         )
+    if problems and len(header) == 1 and any(d in header[0] for d in ",;\t|"):
+        problems.insert(0, f"the header is a single column ({header[0][:60]!r}): is the "
+                           "delimiter right? set delimiter under [read] in the mapping")
     if problems:
         spec = f" with mapping {mapping_path}" if mapping_path else " (no mapping given: canonical names expected)"
         raise MappingError(f"{file}{spec}: " + "; ".join(problems))

@@ -169,6 +169,7 @@ class Study:
         mapping: str | os.PathLike[str] | None = None,
         replaces: int | None = None,
         loaded_by: str | None = None,
+        validate: bool = True,
     ) -> list[LoadResult]:
         """Load site files into ``table``: stage, coerce, validate, promote.
 
@@ -178,7 +179,7 @@ class Study:
 
         return load_files(
             self, paths, site=site, table=table, mapping=mapping,
-            replaces=replaces, loaded_by=loaded_by,
+            replaces=replaces, loaded_by=loaded_by, validate=validate,
         )
 
     def validate(self, *, table: str | None = None) -> dict[str, ValidationReport]:

@@ -19,6 +19,8 @@ class Column:
     dtype: type[pl.DataType] | pl.DataType
     required: bool = True
     allowed: tuple[str, ...] | None = None
+    #: SQL predicate on the value ``{}`` mirroring the schema's CHECK, and its wording
+    domain: tuple[str, str] | None = None
 
 
 SEXES = ("female", "male", "other", "unknown")
@@ -46,17 +48,18 @@ INSTRUMENT_RANGES: dict[str, tuple[float, float]] = {
     "TMT-B": (0, 600),
 }
 INSTRUMENTS = tuple(INSTRUMENT_RANGES)
+_WEIGHT = ("{} > 0 and {} < 400", "between 0 and 400 kg")
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "participants": (
         Column("participant_id", pl.String),
         Column("site_id", pl.String),
         Column("sex", pl.String, allowed=SEXES),
-        Column("birth_year", pl.Int16),
+        Column("birth_year", pl.Int16, domain=("{} between 1900 and 2100", "between 1900 and 2100")),
         Column("enrolled_on", pl.Date),
         Column("diagnosis", pl.String, allowed=DIAGNOSES),
-        Column("baseline_weight_kg", pl.Float64, required=False),
-        Column("prior_episodes", pl.Int16, required=False),
+        Column("baseline_weight_kg", pl.Float64, required=False, domain=_WEIGHT),
+        Column("prior_episodes", pl.Int16, required=False, domain=("{} >= 0", "0 or more")),
         Column("concomitant_antidepressant", pl.Boolean, required=False),
     ),
     "treatment_sessions": (
@@ -64,8 +67,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("session_date", pl.Date),
         Column("drug", pl.String, allowed=DRUGS),
         Column("route", pl.String, allowed=ROUTES),
-        Column("dose_mg", pl.Float64),
-        Column("weight_kg", pl.Float64, required=False),
+        Column("dose_mg", pl.Float64, domain=("{} > 0", "greater than 0")),
+        Column("weight_kg", pl.Float64, required=False, domain=_WEIGHT),
         Column("setting", pl.String, required=False, allowed=SETTINGS),
     ),
     "assessments": (

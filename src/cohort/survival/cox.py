@@ -1,0 +1,501 @@
+"""Cox proportional hazards regression that matches R's coxph.
+
+The default engine ("numpy") is the vectorised exact partial-likelihood engine
+in :mod:`cohort.survival._cox_engine` (Efron or Breslow ties, (start, stop]
+data with left truncation, strata, case weights, cluster-robust sandwich
+variance). ``engine="lifelines"`` runs lifelines instead (for penalised fits,
+or to cross-check); ``fit.engine`` says which one ran.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from cohort.errors import ConvergenceWarning, ModelSpecError
+from cohort.survival._common import (
+    as_polars,
+    check_times,
+    column_array,
+    event_array,
+    group_codes,
+    rows_text,
+    z_value,
+)
+from cohort.survival._cox_engine import CoxData, newton_raphson
+from cohort.survival.formula import design_matrix
+
+__all__ = ["CoxFit", "cox", "concordance_counts"]
+
+
+# ---- concordance ------------------------------------------------------------------------
+def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query i: #{j: a_j >= q_i, b_j < v_i} and #{j: a_j >= q_i, b_j <= v_i}.
+
+    ``a`` and ``q`` are integer keys, ``b`` and ``v`` integer ranks; vectorised
+    over queries by a dyadic decomposition of the suffix of the a-sorted data.
+    """
+    n = a.size
+    order = np.argsort(a, kind="stable")
+    a_s = a[order]
+    b_s = b[order].astype(np.int64)
+    p = np.searchsorted(a_s, q, side="left").astype(np.int64)
+    less = np.zeros(q.size, dtype=np.int64)
+    leq = np.zeros(q.size, dtype=np.int64)
+    if n == 0:
+        return less, leq
+    top = max(1, int(np.ceil(np.log2(n)))) if n > 1 else 0
+    N = 1 << top
+    M = int(max(b_s.max(initial=0), v.max(initial=0))) + 2
+    pos = np.arange(n, dtype=np.int64)
+    whole = p == 0
+    for L in range(top + 1):
+        blk = pos >> L
+        keys = np.sort(blk * M + b_s)
+        if L == top:
+            sel = whole
+            qb = np.zeros(int(sel.sum()), dtype=np.int64)
+        else:
+            sel = ((p >> L) & 1).astype(bool) & (p < N) & ~whole
+            qb = p[sel] >> L
+        if sel.any():
+            base = np.searchsorted(keys, qb * M, side="left")
+            vv = v[sel].astype(np.int64)
+            less[sel] += np.searchsorted(keys, qb * M + vv, side="left") - base
+            leq[sel] += np.searchsorted(keys, qb * M + vv, side="right") - base
+        if L < top:
+            p = np.where(sel, p + (1 << L), p)
+    return less, leq
+
+
+def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
+    """Harrell's concordance as R's ``concordance(coxph fit)``: counts and the index.
+
+    A pair is comparable when one row has an event at t and the other is in
+    the same stratum and at risk beyond t (still at risk at t and not an
+    event at t); concordant when the row with the event has the larger risk
+    score. Ties in the risk score count one half.
+    """
+    ranks = np.unique(eta, return_inverse=True)[1].astype(np.int64)
+    ev = data.ev_idx
+    # stop side: key2 > 2*key_i and key2 < 2*stratum_end; censored rows at t_i count (key2 = 2k+1)
+    key2 = 2 * data.key_stop + (~data.event).astype(np.int64)
+    qi = 2 * data.key_stop[ev] + 1
+    qend = 2 * data.stratum_end[ev]
+    l1, e1 = _suffix_counts(key2, ranks, np.concatenate([qi, qend]), np.concatenate([ranks[ev]] * 2))
+    m = ev.size
+    less = l1[:m] - l1[m:]
+    leq = e1[:m] - e1[m:]
+    total = _suffix_counts(key2, np.zeros_like(ranks), np.concatenate([qi, qend]), np.ones(2 * m, dtype=np.int64))[0]
+    tot = total[:m] - total[m:]
+    if data.counting:
+        kst = data.key_start
+        ki = data.key_stop[ev]
+        kend = data.stratum_end[ev]
+        l2, e2 = _suffix_counts(kst, ranks, np.concatenate([ki, kend]), np.concatenate([ranks[ev]] * 2))
+        less = less - (l2[:m] - l2[m:])
+        leq = leq - (e2[:m] - e2[m:])
+        t2 = _suffix_counts(kst, np.zeros_like(ranks), np.concatenate([ki, kend]), np.ones(2 * m, dtype=np.int64))[0]
+        tot = tot - (t2[:m] - t2[m:])
+    concordant = float(less.sum())
+    tied_x = float((leq - less).sum())
+    discordant = float((tot - leq).sum())
+    d = data.d
+    tied_y = float((d * (d - 1) / 2).sum())
+    denom = concordant + discordant + tied_x
+    return {
+        "concordant": concordant,
+        "discordant": discordant,
+        "tied_x": tied_x,
+        "tied_y": tied_y,
+        "concordance": (concordant + tied_x / 2) / denom if denom > 0 else float("nan"),
+    }
+
+
+# ---- the result ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CoxFit:
+    """A fitted Cox model; see :func:`cox`.
+
+    Attributes
+    ----------
+    summary : polars.DataFrame
+        term, estimate, std_error (model-based), robust_std_error (when robust),
+        hazard_ratio, conf_low, conf_high (of the hazard ratio), statistic (z),
+        p_value. With a robust variance, z, p and the CI use the robust SE (as R).
+    coef, vcov, robust_vcov : numpy arrays.
+    loglik, loglik_null : log partial likelihood at the estimate and at zero.
+    n, n_events : rows used and events.
+    engine : "numpy" (the fast exact engine) or "lifelines".
+    converged : False on non-convergence or infinite estimates (see warnings).
+    """
+
+    summary: pl.DataFrame
+    coef: np.ndarray
+    vcov: np.ndarray
+    robust_vcov: np.ndarray | None
+    loglik: float
+    loglik_null: float
+    n: int
+    n_events: int
+    n_clusters: int | None
+    ties: str
+    formula: str
+    terms: dict[str, list[int]]
+    iterations: int
+    converged: bool
+    warnings: tuple[str, ...]
+    engine: str
+    conf_level: float
+    _data: CoxData | None = field(default=None, repr=False, compare=False)
+    _km_time: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.summary.get_column("term").to_list())
+
+    @property
+    def hazard_ratios(self) -> dict[str, float]:
+        return dict(zip(self.names, np.exp(self.coef).tolist(), strict=True))
+
+    @cached_property
+    def _concordance(self) -> dict[str, float]:
+        if self._data is None:
+            raise ModelSpecError("concordance needs the numpy engine")
+        eta = self._data.X @ self.coef
+        return concordance_counts(self._data, eta)
+
+    @property
+    def concordance(self) -> float:
+        """Harrell's C as R's coxph (computed on first use)."""
+        return self._concordance["concordance"]
+
+    @property
+    def concordance_detail(self) -> dict[str, float]:
+        """Counts behind the concordance: concordant, discordant, tied_x, tied_y."""
+        return dict(self._concordance)
+
+    @cached_property
+    def tests(self) -> pl.DataFrame:
+        """Likelihood-ratio, Wald and score tests of all coefficients = 0 (as R's summary.coxph)."""
+        p = self.coef.size
+        lr = 2 * (self.loglik - self.loglik_null)
+        wald = float(self.coef @ np.linalg.solve(self.vcov, self.coef))
+        score = float("nan")
+        if self._data is not None:
+            ev0 = self._data.evaluate(np.zeros(p))
+            score = float(ev0["score"] @ np.linalg.solve(ev0["info"], ev0["score"]))
+        rows = [("likelihood_ratio", lr), ("wald", wald), ("score", score)]
+        if self.robust_vcov is not None:
+            rows.append(("robust_wald", float(self.coef @ np.linalg.solve(self.robust_vcov, self.coef))))
+        return pl.DataFrame(
+            {
+                "test": [r[0] for r in rows],
+                "statistic": [r[1] for r in rows],
+                "df": [p] * len(rows),
+                "p_value": [float(stats.chi2.sf(r[1], p)) for r in rows],
+            }
+        )
+
+    def score_residuals(self) -> np.ndarray:
+        """Per-row score residuals (n x p), as R's ``residuals(fit, type="score")``."""
+        if self._data is None:
+            raise ModelSpecError("score residuals need the numpy engine")
+        return self._data.score_residuals(self.coef)
+
+    def check_proportional_hazards(self, *, transform: str = "km", global_test: bool = True) -> pl.DataFrame:
+        """Test proportional hazards from scaled Schoenfeld residuals, as R's ``cox.zph``.
+
+        A score test, per term and GLOBAL, of adding ``x * g(t)`` to the model,
+        where g is the time transform: "km" (R's default: 1 - KM(t-)),
+        "identity", "log" or "rank". Returns term, chisq, df, p_value.
+        """
+        d = self._data
+        if d is None:
+            raise ModelSpecError("check_proportional_hazards needs the numpy engine")
+        if d.G == 0:
+            raise ModelSpecError("no events: the proportional hazards test is not defined")
+        times = d.group_time
+        if transform == "km":
+            tt = self._km_time
+        elif transform == "identity":
+            tt = times
+        elif transform == "log":
+            tt = np.log(times)
+        elif transform == "rank":
+            # R ranks all rows' stop times (average ties); evaluate at the event times
+            raise ModelSpecError("transform='rank' is not supported; use 'km', 'identity' or 'log'")
+        else:
+            raise ModelSpecError(f"unknown transform {transform!r}; use 'km', 'identity' or 'log'")
+        # centre on the mean over event rows (unweighted, as R)
+        gt = tt - np.sum(tt * d.d) / d.d.sum()
+        ev = d.evaluate(self.coef)
+        eg = d.ev_group
+        # score of the x*g(t) block at gamma = 0
+        xw = d.X[d.ev_idx] * d.wev[:, None]
+        per_group = np.stack([np.bincount(eg, weights=xw[:, j], minlength=d.G) for j in range(d.p)], 1)
+        per_group -= ev["A"][:, None] * ev["S1"] - ev["B"][:, None] * ev["S1D"]
+        u2 = gt @ per_group
+        i11 = d.information(ev)
+        i12 = d.information(ev, gt)
+        i22 = d.information(ev, gt * gt)
+        p = d.p
+        imat = np.block([[i11, i12], [i12.T, i22]])
+        u = np.concatenate([np.zeros(p), u2])
+        rows = []
+        for term, cols in self.terms.items():
+            kk = list(range(p)) + [p + c for c in cols]
+            uk = u[kk]
+            stat = float(uk @ np.linalg.solve(imat[np.ix_(kk, kk)], uk))
+            rows.append((term, stat, len(cols)))
+        if global_test:
+            rows.append(("GLOBAL", float(u @ np.linalg.solve(imat, u)), p))
+        return pl.DataFrame(
+            {
+                "term": [r[0] for r in rows],
+                "chisq": [r[1] for r in rows],
+                "df": [r[2] for r in rows],
+                "p_value": [float(stats.chi2.sf(r[1], r[2])) for r in rows],
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable plain data."""
+        return {
+            "model": "cox",
+            "formula": self.formula,
+            "ties": self.ties,
+            "engine": self.engine,
+            "n": self.n,
+            "n_events": self.n_events,
+            "n_clusters": self.n_clusters,
+            "loglik": self.loglik,
+            "loglik_null": self.loglik_null,
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "warnings": list(self.warnings),
+            "summary": self.summary.to_dicts(),
+            "vcov": self.vcov.tolist(),
+            "robust_vcov": None if self.robust_vcov is None else self.robust_vcov.tolist(),
+        }
+
+    def plot(self, **kwargs: Any):
+        """Forest plot of the hazard ratios; see :func:`cohort.survival.plots.plot_forest`."""
+        from cohort.survival.plots import plot_forest
+
+        return plot_forest(self, **kwargs)
+
+
+def _summary(names, coef, vcov, robust, conf_level) -> pl.DataFrame:
+    se = np.sqrt(np.diag(vcov))
+    use = np.sqrt(np.diag(robust)) if robust is not None else se
+    z = z_value(conf_level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = coef / use
+    cols = {
+        "term": list(names),
+        "estimate": coef,
+        "std_error": se,
+    }
+    if robust is not None:
+        cols["robust_std_error"] = use
+    cols.update(
+        {
+            "hazard_ratio": np.exp(coef),
+            "conf_low": np.exp(coef - z * use),
+            "conf_high": np.exp(coef + z * use),
+            "statistic": stat,
+            "p_value": 2 * stats.norm.sf(np.abs(stat)),
+        }
+    )
+    return pl.DataFrame(cols)
+
+
+def _km_transform(start, stop, event, d: CoxData) -> np.ndarray:
+    """1 - KM(t-) at each event group time, pooled over strata (R's cox.zph transform='km')."""
+    times, inv = np.unique(stop, return_inverse=True)
+    nev = np.bincount(inv, weights=event.astype(float), minlength=times.size)
+    nall = np.bincount(inv, minlength=times.size).astype(float)
+    nrisk = np.cumsum(nall[::-1])[::-1]
+    if start is not None:
+        ss = np.sort(start)
+        nrisk = nrisk - (ss.size - np.searchsorted(ss, times, side="left"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(np.where(nrisk > 0, 1 - nev / nrisk, 1.0))
+    idx = np.searchsorted(times, d.group_time, side="left")  # number of times < t
+    return 1 - np.concatenate([[1.0], surv])[idx]
+
+
+def cox(
+    df: Any,
+    formula: str,
+    *,
+    time: str,
+    event: str,
+    start: str | None = None,
+    strata: str | Sequence[str] | None = None,
+    cluster: str | None = None,
+    robust: bool | None = None,
+    weights: str | None = None,
+    ties: str = "efron",
+    conf_level: float = 0.95,
+    missing: str = "error",
+    engine: str = "auto",
+    penalizer: float = 0.0,
+    max_iter: int = 50,
+    tol: float = 1e-12,
+) -> CoxFit:
+    """Fit a Cox proportional hazards model, as R's ``coxph``.
+
+    Parameters
+    ----------
+    df : polars or pandas DataFrame, one row per subject or per (start, stop] interval.
+    formula : right-hand side, e.g. ``"fin + age + prio"``, ``"a*b"``, ``"C(site)"``,
+        ``"C(site, contr.treatment(base='b'))"``.
+    time : follow-up (stop) time column.
+    event : 0/1 event column.
+    start : interval start column: counting-process data, time-varying
+        covariates, left truncation (delayed entry), recurrent events (Andersen-Gill;
+        PWP with ``strata`` = the event number).
+    strata : column(s): a separate baseline hazard per stratum.
+    cluster : column identifying subjects: cluster-robust (sandwich) SEs, as
+        R's ``cluster(id)``; z, p and CI then use the robust SE.
+    robust : sandwich SEs with each row its own cluster (defaults to True when cluster is given).
+    weights : case weights column.
+    ties : "efron" (default, as R) or "breslow".
+    missing : "error" (default: name the rows) or "drop".
+    engine : "auto"/"numpy" (fast exact engine), or "lifelines" (general path; needed for penalizer).
+    penalizer : ridge penalty (lifelines engine only).
+
+    Returns
+    -------
+    CoxFit
+
+    Examples
+    --------
+    >>> import numpy as np, polars as pl
+    >>> from cohort import survival as sv
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(size=200)
+    >>> t = rng.exponential(1 / np.exp(0.7 * x))
+    >>> df = pl.DataFrame({"t": t, "e": (t < 2).astype(int), "x": x}).with_columns(pl.col("t").clip(upper_bound=2))
+    >>> fit = sv.cox(df, "x", time="t", event="e")
+    >>> round(fit.summary["estimate"][0], 1)
+    0.7
+    """
+    if ties not in ("efron", "breslow"):
+        raise ModelSpecError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    if missing not in ("error", "drop"):
+        raise ModelSpecError(f"missing must be 'error' or 'drop', got {missing!r}")
+    if engine not in ("auto", "numpy", "lifelines"):
+        raise ModelSpecError(f"engine must be 'auto', 'numpy' or 'lifelines', got {engine!r}")
+    frame = as_polars(df)
+    for role, c in (("time", time), ("event", event), ("start", start), ("cluster", cluster), ("weights", weights)):
+        if c is not None and c not in frame.columns:
+            raise ModelSpecError(f"{role} column {c!r} is not in the data")
+    stop_all = column_array(frame, time, role="time")
+    start_all = column_array(frame, start, role="start") if start else None
+    check_times(stop_all, name=time, start=start_all, start_name=start or "start")
+    event_array(frame, event)  # validates 0/1
+    scols = () if strata is None else ((strata,) if isinstance(strata, str) else tuple(strata))
+    design = design_matrix(frame, formula, missing=missing, extra=(event, *scols, cluster, weights))
+    warn: list[str] = []
+    if design.dropped:
+        warn.append(f"{design.dropped} row(s) with missing values were dropped (missing='drop')")
+    sub = frame[design.rows] if design.dropped else frame
+    stop = stop_all[design.rows]
+    st = None if start_all is None else start_all[design.rows]
+    ev = event_array(sub, event)
+    w = None
+    if weights:
+        w = column_array(sub, weights, role="weights")
+        if (w < 0).any():
+            raise ModelSpecError(f"weights column {weights!r} is negative at {rows_text(w < 0)}")
+    scodes = group_codes(sub, strata, role="strata")[0] if strata is not None else None
+    X = design.X
+    n, p = X.shape
+    if p == 0:
+        raise ModelSpecError(f"formula {formula!r} has no covariates")
+    # collinearity: a clear error rather than NA coefficients
+    xc = X - X.mean(axis=0)
+    sd = np.sqrt((xc**2).mean(axis=0))
+    const = np.flatnonzero(sd == 0)
+    if const.size:
+        raise ModelSpecError(
+            f"column(s) {', '.join(design.names[i] for i in const)} are constant in the data used; "
+            "drop them from the formula"
+        )
+    corr = (xc / sd).T @ (xc / sd) / n
+    eigval, eigvec = np.linalg.eigh(corr)
+    if eigval[0] < 1e-10 * max(1.0, eigval[-1]):
+        involved = np.flatnonzero(np.abs(eigvec[:, 0]) > 1e-3)
+        raise ModelSpecError(
+            "the design is collinear: column(s) "
+            + ", ".join(design.names[i] for i in involved)
+            + " are linearly dependent; drop one of them"
+        )
+    if engine == "lifelines" or penalizer > 0:
+        from cohort.survival._lifelines import fit_lifelines
+
+        return fit_lifelines(
+            X, stop, ev, start=st, strata=scodes, weights=w, names=design.names, terms=design.terms,
+            formula=formula, ties=ties, conf_level=conf_level, penalizer=penalizer,
+            cluster=None if cluster is None else sub.get_column(cluster).to_numpy(), warn=warn,
+        )
+    data = CoxData(X, stop, ev, start=st, strata=scodes, weights=w, ties=ties)
+    if data.G == 0:
+        raise ModelSpecError(f"no events in column {event!r}: a Cox model cannot be fitted")
+    res = newton_raphson(data, max_iter=max_iter, tol=tol)
+    warn.extend(res.messages)
+    try:
+        vcov = np.linalg.inv(res.info)
+    except np.linalg.LinAlgError:
+        vcov = np.full((p, p), np.nan)
+        warn.append("the information matrix is singular: standard errors are not available")
+    robust_vcov = None
+    n_clusters = None
+    if robust is None:
+        robust = cluster is not None
+    if robust:
+        resid = data.score_residuals(res.beta, res.ev)
+        dfb = (resid * data.w[:, None]) @ vcov
+        if cluster is not None:
+            cl = sub.get_column(cluster)
+            nulls = cl.is_null().to_numpy()
+            if nulls.any():
+                raise ModelSpecError(f"cluster column {cluster!r} has missing values at {rows_text(nulls)}")
+            codes = cl.rank("dense").to_numpy().astype(np.int64) - 1
+            n_clusters = int(codes.max()) + 1
+            dfb = np.stack([np.bincount(codes, weights=dfb[:, j], minlength=n_clusters) for j in range(p)], 1)
+        robust_vcov = dfb.T @ dfb
+    for m in res.messages:
+        _warnings.warn(m, ConvergenceWarning, stacklevel=2)
+    summary = _summary(design.names, res.beta, vcov, robust_vcov, conf_level)
+    return CoxFit(
+        summary=summary,
+        coef=res.beta,
+        vcov=vcov,
+        robust_vcov=robust_vcov,
+        loglik=res.loglik,
+        loglik_null=data.null_loglik(),
+        n=n,
+        n_events=int(ev.sum()),
+        n_clusters=n_clusters,
+        ties=ties,
+        formula=formula,
+        terms=design.terms,
+        iterations=res.iterations,
+        converged=res.converged,
+        warnings=tuple(warn),
+        engine="numpy",
+        conf_level=conf_level,
+        _data=data,
+        _km_time=_km_transform(st, stop, ev, data),
+    )
