@@ -8,7 +8,7 @@ the knots kept for prediction on new data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -147,6 +147,7 @@ class DesignInfo:
     fixed_names: tuple[str, ...]
     random_names: tuple[str, ...]
     response: str
+    group_codes: dict = field(default_factory=dict, repr=False)
 
     def fixed(self, data: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.fixed_spec.get_model_matrix(data, context=CONTEXT), dtype=float)
@@ -205,9 +206,14 @@ def build_design(
         frame = frame.filter(~pl.col("__row__").is_in(rows))
     if frame.height == 0:
         raise ModelSpecError(f"{model}: no complete rows in {', '.join(used)}")
-    pdf = frame.drop("__row__").to_pandas()
+    codes: dict[str, tuple[list[str], np.ndarray]] = {}
     for g in group_cols:
-        pdf[g] = pdf[g].astype(str)
+        key = frame[g].cast(pl.String)
+        codes[g] = (key.unique().sort().to_list(), (key.rank("dense") - 1).cast(pl.Int64).to_numpy())
+    in_formulas = set(_columns_in(formula, frame.columns))
+    if random is not None:
+        in_formulas |= set(_columns_in(random, frame.columns))
+    pdf = frame.select([c for c in used if c in in_formulas]).to_pandas()
     try:
         mm = model_matrix(formula, pdf, context=CONTEXT)
     except Exception as exc:  # noqa: BLE001
@@ -242,6 +248,7 @@ def build_design(
         fixed_names=fixed_names,
         random_names=random_names,
         response=response,
+        group_codes=codes,
     )
     return y, X, Z, pdf, info, notes
 

@@ -215,7 +215,9 @@ class FastLMM:
             if not free.any():
                 step_size = 0.0
                 break
-            H = self.hessian(theta, lambda t: self.evaluate(t).grad)[np.ix_(free, free)]
+            H_full = self.hessian(theta, lambda t: self.evaluate(t).grad)
+            self._hess_cache = (theta.copy(), H_full)
+            H = H_full[np.ix_(free, free)]
             n_eval += 2 * len(theta)
             try:
                 np.linalg.cholesky(H)
@@ -274,7 +276,12 @@ class FastLMM:
         free = ~at_bound
         out = {"grad": ev.grad, "at_bound": at_bound, "hessian_pd": True, "scaled_grad": 0.0}
         if free.any():
-            H = self.hessian(theta, lambda t: self.evaluate(t).grad)[np.ix_(free, free)]
+            cached = getattr(self, "_hess_cache", None)
+            if cached is not None and np.max(np.abs(cached[0] - theta)) < 1e-7:
+                H_full = cached[1]
+            else:
+                H_full = self.hessian(theta, lambda t: self.evaluate(t).grad)
+            H = H_full[np.ix_(free, free)]
             eig = np.linalg.eigvalsh(H)
             out["hessian_pd"] = bool(eig.min() > 1e-8 * max(1.0, abs(eig.max())))
             try:

@@ -278,7 +278,7 @@ def _varcorr(group: str, names: tuple[str, ...], cov: np.ndarray, sigma2: float,
 
 
 def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, covariance, conf_level) -> LMMResult:
-    levels, codes = np.unique(pdf[gcol].to_numpy(), return_inverse=True)
+    levels, codes = info.group_codes[gcol]
     G = len(levels)
     n, p = X.shape
     q = Z.shape[1]
@@ -380,7 +380,11 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     warn = list(notes)
     nested = len(group_cols) > 1
     outer = group_cols[0]
-    levels, codes = np.unique(pdf[outer].to_numpy(), return_inverse=True)
+    keys = {}
+    for g in group_cols:
+        lev, cod = info.group_codes[g]
+        keys[g] = np.asarray(lev, dtype=object)[cod]
+    levels = np.unique(keys[outer])
     exog_vc = None
     vc_names: list[str] = []
     if nested:
@@ -392,17 +396,17 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
                 "fit random slopes with one grouping column"
             )
         inner = group_cols[1]
-        inner_key = pdf[outer].astype(str) + ":" + pdf[inner].astype(str)
+        inner_key = keys[outer] + ":" + keys[inner]
         exog_vc = {inner: {}}
         for lev in levels:
-            rows = pdf[outer].to_numpy() == lev
-            keys = inner_key[rows].to_numpy()
-            uniq = np.unique(keys)
-            exog_vc[inner][lev] = (keys[:, None] == uniq[None, :]).astype(float)
+            rows = keys[outer] == lev
+            inner_keys = inner_key[rows]
+            uniq = np.unique(inner_keys)
+            exog_vc[inner][lev] = (inner_keys[:, None] == uniq[None, :]).astype(float)
         vc_names = [inner]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = MixedLM(y, X, groups=pdf[outer].to_numpy(), exog_re=Z, exog_vc=exog_vc,
+        model = MixedLM(y, X, groups=keys[outer], exog_re=Z, exog_vc=exog_vc,
                         use_sqrt=True)
         if covariance == "diagonal" and Z.shape[1] > 1:
             from statsmodels.regression.mixed_linear_model import MixedLMParams
@@ -460,8 +464,7 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     ngroups: int | dict[str, int] = len(levels)
     blups = {outer: (level_str, info.random, b)}
     if nested:
-        inner_levels = sorted({f"{o}:{i}" for o, i in zip(pdf[outer].astype(str), pdf[group_cols[1]].astype(str),
-                                                        strict=True)})
+        inner_levels = sorted(set(keys[outer] + ":" + keys[group_cols[1]]))
         ngroups = {outer: len(levels), f"{group_cols[1]}:{outer}": len(inner_levels)}
     return LMMResult(
         formula=formula,
