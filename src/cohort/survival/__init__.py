@@ -4,10 +4,13 @@
 >>> # sv.kaplan_meier(df, time="week", event="arrest", by="fin")
 """
 
+from cohort.survival.cox import CoxFit, cox
 from cohort.survival.kaplan_meier import KaplanMeier, kaplan_meier
 from cohort.survival.logrank import LogRank, logrank
 
 __all__ = [
+    "CoxFit",
+    "cox",
     "KaplanMeier",
     "LogRank",
     "kaplan_meier",

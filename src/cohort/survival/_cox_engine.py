@@ -247,6 +247,7 @@ class NewtonResult:
     converged: bool
     messages: list[str]
     ev: dict
+    diverging: list[int]
 
 
 def newton_raphson(
@@ -265,6 +266,7 @@ def newton_raphson(
     p = data.p
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
     messages: list[str] = []
+    diverging_idx: list[int] = []
     ev = data.evaluate(beta)
     loglik = ev["loglik"]
     converged = False
@@ -310,15 +312,15 @@ def newton_raphson(
             converged = False
             idx = np.flatnonzero(diverging | ~np.isfinite(beta)) if diverging.any() else np.arange(p)
             messages.append(
-                "monotone likelihood: the estimate(s) of column(s) "
-                + ", ".join(str(i) for i in idx)
-                + " tend to infinity (separation: e.g. no events in one group); "
-                "the coefficients and standard errors are not usable"
+                "monotone likelihood: the estimate(s) of {cols} tend to infinity "
+                "(separation: e.g. no events in one group, or a covariate that orders the "
+                "event times perfectly); the coefficients and standard errors are not usable"
             )
+            diverging_idx = [int(i) for i in idx]
     if not converged and not messages:
         messages.append(
             f"Newton-Raphson did not converge in {max_iter} iterations "
             f"(last relative log-likelihood change {rel:.2e}); raise max_iter or check the model"
         )
     return NewtonResult(beta=beta, loglik=loglik, info=info, score=ev["score"], iterations=it,
-                        converged=converged, messages=messages, ev=ev)
+                        converged=converged, messages=messages, ev=ev, diverging=diverging_idx)

@@ -294,8 +294,9 @@ class CoxFit:
 
 
 def _summary(names, coef, vcov, robust, conf_level) -> pl.DataFrame:
-    se = np.sqrt(np.diag(vcov))
-    use = np.sqrt(np.diag(robust)) if robust is not None else se
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.diag(vcov))
+        use = np.sqrt(np.diag(robust)) if robust is not None else se
     z = z_value(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = coef / use
@@ -453,6 +454,8 @@ def cox(
     if data.G == 0:
         raise ModelSpecError(f"no events in column {event!r}: a Cox model cannot be fitted")
     res = newton_raphson(data, max_iter=max_iter, tol=tol)
+    names_div = ", ".join(design.names[i] for i in res.diverging) or "some coefficients"
+    res.messages[:] = [m.replace("{cols}", names_div) for m in res.messages]
     warn.extend(res.messages)
     try:
         vcov = np.linalg.inv(res.info)
