@@ -209,7 +209,8 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
             params += [col.name, f"required.{col.name}",
                        f"{cm.source!r} is empty but {tm.table}.{col.name} is required"]
         if col.dtype != pl.String:
-            checks.append(base + f"{_text(rawcol)} is not null and {val} is null")
+            per_kg = " and c.weight_kg is not null" if cm.unit == "mg/kg" else ""
+            checks.append(base + f"{_text(rawcol)} is not null and {val} is null{per_kg}")
             hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
                 if col.dtype in (pl.Float64, pl.Int16) else ""
             params += [col.name, f"coerce.{col.name}",

@@ -1,0 +1,223 @@
+"""The bad-input corpus: each file gets its exact error or quarantine reason,
+and every batch keeps rows_read = rows_loaded + rows_quarantined.
+
+These run the loader without the validation suites so that each case shows
+what ingest itself does; tests/unit/validate covers the rules.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cohort.errors import InputFileError, MappingError
+
+
+@pytest.fixture
+def loaded(study, corpus: Path):
+    [r] = study.load(corpus / "participants.csv", site="S1", table="participants", validate=False)
+    assert r.status == "loaded" and r.rows_loaded == 3
+    return study
+
+
+def _identity(study) -> None:
+    bad = study.query("select * from uploads where rows_read <> rows_loaded + rows_quarantined")
+    assert bad.height == 0
+    per_batch = study.query(
+        "select u.batch_id, u.rows_loaded, count(t.source_line) as n from uploads u "
+        "left join (select batch_id, source_line from store.assessments union all "
+        "select batch_id, source_line from store.treatment_sessions union all "
+        "select batch_id, source_line from store.participants) t using (batch_id) "
+        "group by all having u.rows_loaded <> n")
+    assert per_batch.height == 0
+
+
+def _load(study, corpus: Path, name: str, table: str = "assessments", **kw):
+    [r] = study.load(corpus / name, table=table, validate=False, **kw)
+    _identity(study)
+    return r
+
+
+@pytest.mark.parametrize(("name", "error", "match"), [
+    ("empty.csv", InputFileError, r"empty.csv: the file is empty \(0 bytes\)"),
+    ("header_only.csv", InputFileError, "header_only.csv: has a header but no data rows"),
+    ("duplicated_header.csv", MappingError, "duplicated column name.*: score"),
+    ("missing_required.csv", MappingError, "required column 'instrument' is not mapped"),
+    ("extra_column.csv", MappingError, r"neither mapped nor dropped: 'comment'"),
+    ("non_utf8.csv", InputFileError, r"line 3: bytes that are not UTF-8 \(b'\\xe9'\).*latin-1"),
+    ("zero_bytes.parquet", InputFileError, r"zero_bytes.parquet: the file is empty"),
+    ("fake.parquet", InputFileError, "is not a valid parquet file"),
+])
+def test_refused_files_name_the_problem_and_load_nothing(loaded, corpus, name, error, match):
+    before = loaded.counts()
+    with pytest.raises(error, match=match):
+        _load(loaded, corpus, name)
+    assert loaded.counts() == before
+    assert loaded.uploads().height == 1
+
+
+def test_wrong_delimiter_is_named(loaded, corpus):
+    with pytest.raises(MappingError, match="header is a single column.*is the delimiter right"):
+        _load(loaded, corpus, "wrong_delimiter.csv", mapping=corpus / "wrong_delimiter.toml")
+
+
+def test_clean_file_loads_every_row_with_provenance(loaded, corpus):
+    r = _load(loaded, corpus, "assessments_ok.csv")
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 3, 3, 0)
+    rows = loaded.query("select source_line, batch_id from store.assessments order by source_line")
+    assert rows["source_line"].to_list() == [2, 3, 4]
+    assert set(rows["batch_id"]) == {r.batch_id}
+    up = loaded.uploads().filter(batch_id=r.batch_id).row(0, named=True)
+    assert len(up["sha256"]) == 64 and up["size_bytes"] == (corpus / "assessments_ok.csv").stat().st_size
+
+
+def test_same_file_twice_is_a_no_op(loaded, corpus):
+    first = _load(loaded, corpus, "assessments_ok.csv")
+    again = _load(loaded, corpus, "assessments_ok.csv")
+    assert again.status == "skipped" and f"already loaded as batch {first.batch_id}" in again.message
+    assert loaded.counts()["assessments"] == 3
+
+
+def _quarantine(study, batch):
+    return [tuple(r) for r in study.quarantine(batch=batch).select(
+        "source_line", "column_name", "value", "rule").iter_rows()]
+
+
+def test_mixed_date_formats_are_quarantined_per_row(loaded, corpus):
+    r = _load(loaded, corpus, "mixed_dates.csv")
+    assert _quarantine(loaded, r.batch_id) == [
+        (3, "assessed_on", "03/01/2020", "coerce.assessed_on"),
+        (4, "assessed_on", "2020-13-01", "coerce.assessed_on"),
+    ]
+    assert r.rows_read == 3
+    msg = loaded.quarantine(batch=r.batch_id)["message"][0]
+    assert "expected yyyy-mm-dd" in msg and "date_format" in msg
+
+
+def test_thousands_separator_needs_the_mapping_option(loaded, corpus, tmp_path):
+    r = _load(loaded, corpus, "thousands_separator.csv", table="treatment_sessions")
+    assert _quarantine(loaded, r.batch_id) == [(2, "dose_mg", "1,035", "coerce.dose_mg")]
+    spec = tmp_path / "m.toml"
+    spec.write_text('[read]\nthousands = ","\n[tables.treatment_sessions.columns]\n'
+                    + "".join(f'{c} = "{c}"\n' for c in
+                              ("participant_id", "session_date", "drug", "route", "dose_mg", "weight_kg")))
+    copy = tmp_path / "thousands_separator_fixed.csv"
+    copy.write_text((corpus / "thousands_separator.csv").read_text() + "\n")
+    r2 = _load(loaded, corpus, str(copy), table="treatment_sessions", mapping=spec)
+    assert r2.rows_quarantined == 0
+    assert sorted(loaded.query(f"select dose_mg from store.treatment_sessions where batch_id = {r2.batch_id}")
+                  ["dose_mg"]) == [35.0, 1035.0]
+
+
+def test_negative_and_non_finite_doses(loaded, corpus):
+    r = _load(loaded, corpus, "negative_dose.csv", table="treatment_sessions")
+    assert _quarantine(loaded, r.batch_id) == [
+        (2, "dose_mg", "-35", "domain.dose_mg"),
+        (4, "dose_mg", "inf", "coerce.dose_mg"),
+    ]
+
+
+def test_truncated_file_keeps_its_last_record_in_quarantine(loaded, corpus):
+    r = _load(loaded, corpus, "truncated.csv")
+    assert r.rows_read == 2
+    q = loaded.quarantine(batch=r.batch_id)
+    assert q["source_line"].to_list() == [3] and q["rule"].to_list() == ["parse.record"]
+    assert "may be truncated" in q["message"][0] and '"MADRS' in q["message"][0]
+
+
+def test_wrong_field_count_is_quarantined_with_its_line(loaded, tmp_path):
+    f = tmp_path / "ragged.csv"
+    good = "".join(f"P3,2021-01-{d:02d},MADRS,{d}\n" for d in range(1, 10))
+    f.write_text("participant_id,assessed_on,instrument,score\nP1,2020-02-01,MADRS,30\n"
+                 "P1,2020-03-01,MADRS,30,extra\n\nP2,\"2020-03-01\",\"Mo\nCA\",27\n" + good)
+    [r] = loaded.load(f, table="assessments", validate=False)
+    assert (r.rows_read, r.rows_loaded, r.status) == (12, 10, "loaded")
+    q = loaded.quarantine(batch=r.batch_id).sort("source_line")
+    assert list(zip(q["source_line"], q["rule"], strict=True)) == [
+        (3, "parse.record"), (5, "allowed.instrument")]
+    assert "expected 4 fields, found 5" in q["message"][0]
+    assert loaded.query(f"select source_line from store.assessments where batch_id={r.batch_id} "
+                        "order by 1")["source_line"].to_list() == [2, *range(7, 16)]
+
+
+def test_parquet_with_wrong_types(loaded, corpus):
+    r = _load(loaded, corpus, "wrong_types.parquet")
+    assert _quarantine(loaded, r.batch_id) == [
+        (2, "assessed_on", "20200201", "coerce.assessed_on"),
+        (3, "assessed_on", "20200301", "coerce.assessed_on"),
+        (3, "score", "x", "coerce.score"),
+    ]
+    assert r.status == "rejected" and r.rows_quarantined == 2
+
+
+def test_excel_serial_and_true_dates(loaded, corpus):
+    r = _load(loaded, corpus, "excel_serial_dates.xlsx")
+    assert r.rows_loaded == 2
+    dates = loaded.query(f"select assessed_on::varchar as d from store.assessments "
+                         f"where batch_id = {r.batch_id} order by source_line")["d"].to_list()
+    assert dates == ["2020-02-01", "2020-03-01"]
+
+
+def test_bom_and_crlf_and_quotes(loaded, corpus):
+    assert _load(loaded, corpus, "bom.csv").rows_loaded == 1
+    assert _load(loaded, corpus, "crlf_quoted.csv").rows_loaded == 2
+
+
+def test_symlink_loop_and_missing_file(loaded, tmp_path):
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(tmp_path / "loop2.csv")
+    (tmp_path / "loop2.csv").symlink_to(loop)
+    with pytest.raises(InputFileError, match="symbolic link loop|no such file"):
+        loaded.load(loop, table="assessments", validate=False)
+    with pytest.raises(InputFileError, match="no such file"):
+        loaded.load(tmp_path / "nope.csv", table="assessments", validate=False)
+
+
+def test_latin1_with_mapping_recodes_and_units(loaded, tmp_path):
+    f = tmp_path / "osl.csv"
+    f.write_bytes("pid;dato;dose;vekt;medikament;vei\nP1;01.02.2020;0,5;70;ketamin;IV\n"
+                  "P2;02.02.2020;0,4;80,5;ketamin;iv\nP3;03.02.2020;0,5;;ketamin;IV\n".encode("latin-1")
+                  + "".join(f"P3;{d:02d}.03.2020;0,5;60;ketamin;IV\n" for d in range(1, 6)).encode())
+    spec = tmp_path / "osl.toml"
+    spec.write_text('''
+site_id = "OSL"
+[read]
+delimiter = ";"
+decimal_comma = true
+encoding = "latin-1"
+date_format = "%d.%m.%Y"
+[tables.treatment_sessions.columns]
+participant_id = "pid"
+session_date = "dato"
+dose_mg = { from = "dose", unit = "mg/kg" }
+weight_kg = "vekt"
+drug = { from = "medikament", recode = { ketamin = "racemic_ketamine" } }
+route = "vei"
+''')
+    [r] = loaded.load(f, table="treatment_sessions", mapping=spec, validate=False)
+    assert (r.rows_read, r.rows_loaded) == (8, 7)
+    rows = loaded.query("select participant_id, dose_mg, dose_mg_per_kg, route, drug from "
+                        "treatment_sessions order by 1, session_date limit 2").rows()
+    assert rows == [("P1", 35.0, 0.5, "iv", "racemic_ketamine"),
+                    ("P2", 32.2, 0.4, "iv", "racemic_ketamine")]
+    assert _quarantine(loaded, r.batch_id) == [(4, "dose_mg", "0,5", "unit.dose_mg")]
+
+
+def test_replaces_and_rollback_keep_history(loaded, corpus, tmp_path):
+    first = _load(loaded, corpus, "assessments_ok.csv")
+    fixed = tmp_path / "assessments_fixed.csv"
+    shutil.copy(corpus / "assessments_ok.csv", fixed)
+    with fixed.open("a") as fh:
+        fh.write("P3,2020-05-01,MoCA,29\n")
+    second = _load(loaded, corpus, str(fixed), replaces=first.batch_id)
+    assert loaded.counts()["assessments"] == 4
+    statuses = dict(loaded.uploads().select("batch_id", "status").rows())
+    assert statuses[first.batch_id] == "superseded" and statuses[second.batch_id] == "loaded"
+    assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7
+    from cohort.ingest import rollback_batch
+
+    rollback_batch(loaded, second.batch_id)
+    assert loaded.counts()["assessments"] == 0
+    assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7

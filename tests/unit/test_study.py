@@ -1,0 +1,109 @@
+"""The study database: creation, schema version, constraints, refusal of foreign files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import cohort
+from cohort.errors import DatabaseLockedError, SchemaError, UserError
+from cohort.tables import TABLES
+
+
+def test_new_study_has_every_canonical_table_and_system_table(tmp_path: Path) -> None:
+    with cohort.open(tmp_path / "s.duckdb") as study:
+        assert study.schema_version == cohort.SCHEMA_VERSION
+        names = {r[0] for r in study.con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+    for table in TABLES:
+        assert f"store.{table}" in names and f"main.{table}" in names
+    assert {"main.uploads", "main.quarantine", "main.schema_version"} <= names
+
+
+def test_reopen_keeps_data_and_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with cohort.open(path) as study:
+        study.con.execute("insert into uploads values (1,'participants','S','f','f','" + "0" * 64
+                          + "',1,null,0,0,0,0,now(),'me','loaded',null,null)")
+    with cohort.open(path) as study:
+        assert study.schema_version == 1
+        assert study.uploads().height == 1
+        assert study.con.execute("select count(*) from schema_version").fetchone() == (1,)
+
+
+def test_columns_match_the_table_catalogue(study) -> None:
+    for table, cols in TABLES.items():
+        db_cols = [r[0] for r in study.con.execute(
+            "select column_name from information_schema.columns where table_schema = 'store' "
+            "and table_name = ? order by ordinal_position", [table]).fetchall()]
+        expected = [c.name for c in cols]
+        assert [c for c in db_cols if c in expected] == expected
+        assert set(db_cols) - set(expected) <= {"batch_id", "source_line", "dose_mg_per_kg"}
+
+
+def test_check_constraints_are_enforced(study) -> None:
+    with pytest.raises(duckdb.ConstraintException):
+        study.con.execute("insert into store.participants values "
+                          "('P1','S','woman',1980,'2020-01-01','TRD',70,1,true,1,2)")
+    with pytest.raises(duckdb.ConstraintException):
+        study.con.execute("insert into store.treatment_sessions values "
+                          "('P1','2020-01-01','racemic_ketamine','iv',-1,70,'clinic',1,2)")
+
+
+def test_dose_per_kg_is_derived(study) -> None:
+    study.con.execute("insert into store.treatment_sessions values "
+                      "('P1','2020-01-01','racemic_ketamine','iv',35,70,'clinic',1,2)")
+    assert study.con.execute("select dose_mg_per_kg from store.treatment_sessions").fetchone() == (0.5,)
+
+
+def test_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with cohort.open(path) as study:
+        study.con.execute("insert into schema_version values (99, now(), 'from the future')")
+    with pytest.raises(SchemaError, match="schema version 99 is not known"):
+        cohort.open(path)
+
+
+def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table sales (x int)")
+    con.close()
+    with pytest.raises(SchemaError, match="no cohort schema_version table"):
+        cohort.open(path)
+
+
+def test_text_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("hello")
+    with pytest.raises(SchemaError, match="notes.duckdb"):
+        cohort.open(path)
+
+
+def test_missing_study_without_create(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such study database"):
+        cohort.open(tmp_path / "missing.duckdb", create=False)
+
+
+def test_second_writer_gets_a_clear_lock_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    cohort.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time, cohort
+            s = cohort.open({str(path)!r})
+            print("open", flush=True)
+            time.sleep(30)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DatabaseLockedError, match=rf"locked by another load \(pid {holder.pid}\)"):
+            cohort.open(path)
+    finally:
+        holder.kill()
+        holder.wait()
