@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from rich.console import Console
 
 import cohort
 from cohort.report import HtmlReport, redact_counts
-from cohort.resources import resource_dir
 
 __all__ = ["DemoResult", "run_demo", "LOAD_ORDER", "COX_TERMS"]
 
@@ -81,21 +79,11 @@ class _Stages:
                            highlight=False)
 
 
-def _synthetic_mappings() -> dict[str, Path]:
-    """Mapping spec of each simulated site, by site id."""
-    out = {}
-    for path in sorted(resource_dir("mappings").joinpath("synthetic").glob("*.toml")):
-        site_id = tomllib.loads(path.read_text(encoding="utf-8"))["site_id"]
-        out[site_id] = path
-    return out
-
-
 def _load_sites(study: cohort.Study, site_files: Any) -> pl.DataFrame:
-    mappings = _synthetic_mappings()
     rows = []
     for table in LOAD_ORDER:
-        for site_id, folder in site_files.folders.items():
-            for r in study.load(folder, table=table, mapping=mappings[site_id]):
+        for site_id, folder in site_files.site_dirs.items():
+            for r in study.load(folder, table=table, mapping=site_files.specs[site_id]):
                 rows.append({"site": site_id, **r.to_dict()})
     return pl.DataFrame(rows)
 
