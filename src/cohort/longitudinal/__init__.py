@@ -8,6 +8,7 @@
 
 from cohort.longitudinal._design import ns
 from cohort.longitudinal._example import EXAMPLE_TRUTH, example_data
+from cohort.longitudinal.gee import GEEResult, gee
 from cohort.longitudinal.lmm import LMMResult, lmm
 
-__all__ = ["lmm", "LMMResult", "ns", "example_data", "EXAMPLE_TRUTH"]
+__all__ = ["lmm", "LMMResult", "gee", "GEEResult", "ns", "example_data", "EXAMPLE_TRUTH"]
