@@ -235,7 +235,8 @@ def open_study(
                 f"{path}: schema version {version} is not known to this cohort "
                 f"(knows {sorted(_KNOWN_VERSIONS)}); upgrade cohort to open it"
             )
-        con.execute("attach if not exists ':memory:' as staging")
+        if not read_only:  # loads stage their batches in memory, never in the study file
+            con.execute("attach if not exists ':memory:' as staging")
     except BaseException:
         con.close()
         raise
