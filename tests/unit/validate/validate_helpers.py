@@ -1,4 +1,4 @@
-"""A real study database in a temp folder, with helpers to load and stage rows."""
+"""A real study database in a temp folder, with helpers to load and stage rows (validate tests)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
 
 from cohort.resources import resource_dir
 from cohort.tables import TABLES
@@ -109,13 +108,3 @@ class Study:
                 f"insert into {rel} values ({', '.join('?' * (len(cols) + 2))})",
                 [[r[c] for c in cols] + [batch, line] for r, line in zip(rows, lines, strict=True)])
         return rel, batch
-
-
-@pytest.fixture
-def study(tmp_path: Path) -> Study:
-    s = Study(tmp_path / "study.duckdb")
-    for table in ("participants", "exits", "treatment_sessions", "assessments", "events"):
-        if BASE[table]:
-            s.load(table, BASE[table])
-    yield s
-    s.con.close()
