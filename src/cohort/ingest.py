@@ -4,7 +4,7 @@ The flow of one file (one *batch*):
 
 1. the file is checked (format, sha256) and skipped if that exact file is
    already loaded into the same table;
-2. its records are staged as text in the in-memory ``staging`` database, with
+2. its records are staged as text in the ``staging`` schema of the study, with
    their source line numbers (:mod:`cohort.io`);
 3. the header is checked against the site's mapping; every value is coerced to
    its canonical type, recoded and converted (units); a value that cannot be

@@ -81,6 +81,12 @@ def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
     return scalar(con, "select max(version) from schema_version")
 
 
+def _clear_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what a load killed mid-way left in the staging schema (never canonical data)."""
+    con.execute("drop schema if exists staging cascade")
+    con.execute("create schema staging")
+
+
 class Study:
     """A study database: canonical tables, uploads, quarantine and analyses.
 
@@ -235,8 +241,8 @@ def open_study(
                 f"{path}: schema version {version} is not known to this cohort "
                 f"(knows {sorted(_KNOWN_VERSIONS)}); upgrade cohort to open it"
             )
-        if not read_only:  # loads stage their batches in memory, never in the study file
-            con.execute("attach if not exists ':memory:' as staging")
+        if not read_only:
+            _clear_staging(con)
     except BaseException:
         con.close()
         raise

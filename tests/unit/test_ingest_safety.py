@@ -26,8 +26,11 @@ def _big_csv(path: Path, n: int) -> None:
 
 
 def _snapshot(db: Path) -> tuple:
+    cohort.open(db, create=False).close()  # opening clears what a killed load staged
     with cohort.open(db, create=False, read_only=True) as s:
-        return (s.counts(), s.uploads().height,
+        tables = s.query("select table_schema, table_name from information_schema.tables "
+                         "order by all").rows()
+        return (tables, s.counts(), s.uploads().height,
                 s.query("select count(*) from quarantine").item(),
                 s.query("select count(*) from store.assessments").item())
 
