@@ -37,12 +37,6 @@ def _cumsum0(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bincount_cols(idx: np.ndarray, vals: np.ndarray, size: int) -> np.ndarray:
-    if vals.ndim == 1:
-        return np.bincount(idx, weights=vals, minlength=size)
-    return np.stack([np.bincount(idx, weights=vals[:, j], minlength=size) for j in range(vals.shape[1])], axis=1)
-
-
 class CoxData:
     """Sorted risk-set structure of one Cox problem, built once and reused by every iteration.
 
@@ -73,16 +67,13 @@ class CoxData:
             X = X[:, None]
         n, p = X.shape
         self.n, self.p = n, p
-        self.means = X.mean(axis=0) if n else np.zeros(p)
-        self.X = np.ascontiguousarray(X - self.means)
-        self.event = np.asarray(event, dtype=bool)
-        self.w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        self.unit_weights = weights is None or bool(np.all(self.w == 1.0))
+        event = np.asarray(event, dtype=bool)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.unit_weights = weights is None or bool(np.all(w == 1.0))
         self.efron = ties == "efron"
         self.counting = start is not None
         stop = np.asarray(stop, dtype=np.float64)
         s = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata, dtype=np.int64)
-        self.strata = s
         # integer time ranks (0 reserved for "-inf" = no delayed entry), combined with strata
         if start is None:
             uniq, stop_r = np.unique(stop, return_inverse=True)
@@ -94,82 +85,119 @@ class CoxData:
             stop_r, start_r = inv[:n] + 1, inv[n:] + 1
         span = uniq.size + 2
         self.span = span
-        self.key_stop = s * span + stop_r
-        self.key_start = s * span + start_r
-        self.stratum_end = (s + 1) * span
-        # event tie groups: distinct (stratum, time) among events, sorted
-        ev_idx = np.flatnonzero(self.event)
-        ev_keys = self.key_stop[ev_idx]
-        order = np.argsort(ev_keys, kind="stable")
-        ev_idx = ev_idx[order]
-        ev_keys = ev_keys[order]
-        self.ev_idx = ev_idx
+        key_stop = s * span + stop_r
+        # one sort: the event rows first, by (stratum, time); then the others.
+        # Every per-event quantity is then a slice [:m] and tie groups are contiguous.
+        perm = np.argsort(np.where(event, key_stop, key_stop + (int(s.max(initial=0)) + 2) * span), kind="stable")
+        self.perm = perm
+        self.m = m = int(event.sum())
+        self.event = event[perm]
+        self.w = w[perm]
+        self.strata = s[perm]
+        self.key_stop = key_stop[perm]
+        self.key_start = (s * span + start_r)[perm]
+        self.stratum_end = (self.strata + 1) * span
+        # column-major: each covariate is contiguous (the per-column risk sums read it)
+        Xp = np.empty((n, p), order="F")
+        for j in range(p):
+            col = X[:, j][perm]
+            Xp[:, j] = col - col.mean()
+        self.means = X.mean(axis=0) if n else np.zeros(p)
+        self.X = Xp
+        self.Xf = Xp
+        ev_keys = self.key_stop[:m]
+        self.ev_idx = np.arange(m)
         gkeys, gstart, dcount = np.unique(ev_keys, return_index=True, return_counts=True)
         self.gkeys = gkeys
+        self.gstart = gstart
         self.G = gkeys.size
         self.ev_group = np.repeat(np.arange(self.G), dcount)
         self.d = dcount.astype(np.float64)
-        k = np.arange(ev_idx.size) - np.repeat(gstart, dcount)
-        self.frac = (k / self.d[self.ev_group]) if self.efron else np.zeros(ev_idx.size)
+        k = np.arange(m) - np.repeat(gstart, dcount)
+        self.frac = (k / self.d[self.ev_group]) if self.efron else np.zeros(m)
         self.group_stratum = gkeys // span
         self.group_time = uniq[(gkeys % span) - 1] if self.G else np.zeros(0)
-        # risk-set sums per group: sorted stop keys, [lo, hi) is {stop >= t_g} in the stratum
-        self.ord_stop = np.argsort(self.key_stop, kind="stable")
-        ks = self.key_stop[self.ord_stop]
-        gend = (self.group_stratum + 1) * span
-        self.lo_stop = np.searchsorted(ks, gkeys, side="left")
-        self.hi_stop = np.searchsorted(ks, gend, side="left")
-        if self.counting:
-            self.ord_start = np.argsort(self.key_start, kind="stable")
-            kst = self.key_start[self.ord_start]
-            self.lo_start = np.searchsorted(kst, gkeys, side="left")
-            self.hi_start = np.searchsorted(kst, gend, side="left")
         # per subject: groups with start < t_g <= stop (same stratum) are [c_lo, c_hi)
         self.c_hi = np.searchsorted(gkeys, self.key_stop, side="right")
         self.c_lo = np.searchsorted(gkeys, self.key_start, side="right")
-        # group of each event row (for the tie corrections), -1 elsewhere
-        self.row_group = np.full(n, -1, dtype=np.int64)
-        self.row_group[ev_idx] = self.ev_group
-        self.wev = self.w[ev_idx]
-        self.wD = np.bincount(self.ev_group, weights=self.wev, minlength=self.G)
+        self.need_lo = bool(self.counting or (self.G and self.c_lo.any()))
+        self.wev = self.w[:m]
+        self.wD = self._gsum(self.wev)
         self.meanwt = self.wD / np.maximum(self.d, 1)
-        self.Xw_ev = self.X[ev_idx].T @ self.wev
+        self.meanwt_ev = self.meanwt[self.ev_group]
+        self.Xw_ev = self.X[:m].T @ self.wev
+
+    def _gsum(self, vals: np.ndarray) -> np.ndarray:
+        """Sum per tie group of per-event values (events are contiguous by group)."""
+        if self.G == 0:
+            return np.zeros((0,) + vals.shape[1:])
+        return np.add.reduceat(vals, self.gstart, axis=0)
+
+    def unpermute(self, rows: np.ndarray) -> np.ndarray:
+        """Put per-row results back in the caller's row order."""
+        out = np.empty_like(rows)
+        out[self.perm] = rows
+        return out
 
     # ---- risk-set sums ------------------------------------------------------------
     def _risk_sums(self, vals: np.ndarray) -> np.ndarray:
-        """sum over {start < t_g <= stop, same stratum} of vals, per group."""
-        rc = _revcumsum(vals[self.ord_stop])
-        out = rc[self.lo_stop] - rc[self.hi_stop]
-        if self.counting:
-            rc2 = _revcumsum(vals[self.ord_start])
-            out = out - (rc2[self.lo_start] - rc2[self.hi_start])
+        """sum over {start < t_g <= stop, same stratum} of vals, per group.
+
+        Row i is in the risk sets of groups c_lo[i] <= g < c_hi[i], so the sum for
+        g is (sum of rows with c_hi > g) - (sum of rows with c_lo > g): two
+        bincounts and reverse cumulative sums over the groups, no sorting.
+        """
+        G = self.G
+
+        def tail(idx: np.ndarray, v: np.ndarray) -> np.ndarray:
+            c = np.bincount(idx, weights=v, minlength=G + 1)
+            return np.cumsum(c[::-1])[::-1][1:]  # sum over bins > g
+
+        if vals.ndim == 1:
+            out = tail(self.c_hi, vals)
+            if self.need_lo:
+                out = out - tail(self.c_lo, vals)
+            return out
+        out = np.empty((G, vals.shape[1]))
+        for j in range(vals.shape[1]):
+            col = vals[:, j]
+            out[:, j] = tail(self.c_hi, col)
+            if self.need_lo:
+                out[:, j] -= tail(self.c_lo, col)
         return out
 
     def _subject_cum(self, per_group: np.ndarray) -> np.ndarray:
         """For each row, the sum of per_group over the groups whose risk set holds it."""
         c = _cumsum0(per_group)
-        return c[self.c_hi] - c[self.c_lo]
+        if self.need_lo:
+            return c[self.c_hi] - c[self.c_lo]
+        return c[self.c_hi]
 
     def evaluate(self, beta: np.ndarray, *, second: bool = True) -> dict:
         """Log partial likelihood, score and information at ``beta``."""
         X = self.X
         eta = X @ beta
-        r = self.w * np.exp(eta)
-        rx = r[:, None] * X
+        r = np.exp(eta)
+        if not self.unit_weights:
+            r *= self.w
         S0 = self._risk_sums(r)
-        S1 = self._risk_sums(rx)
+        Xf = self.Xf
+        S1 = np.empty((self.G, self.p))
+        for j in range(self.p):
+            S1[:, j] = self._risk_sums(Xf[:, j] * r)
         eg = self.ev_group
-        ri = r[self.ev_idx]
-        S0D = np.bincount(eg, weights=ri, minlength=self.G)
-        S1D = _bincount_cols(eg, rx[self.ev_idx], self.G)
+        m_ = self.m
+        ri = r[:m_]
+        S0D = self._gsum(ri)
+        S1D = self._gsum(X[:m_] * ri[:, None])
         den = S0[eg] - self.frac * S0D[eg]
-        m = self.meanwt[eg]
-        loglik = float(self.wev @ eta[self.ev_idx] - m @ np.log(den))
+        m = self.meanwt_ev
+        loglik = float(self.wev @ eta[:m_] - m @ np.log(den))
         h = m / den
-        A = np.bincount(eg, weights=h, minlength=self.G)
-        B = np.bincount(eg, weights=h * self.frac, minlength=self.G)
+        A = self._gsum(h)
+        B = self._gsum(h * self.frac)
         coef = self._subject_cum(A)
-        coef[self.ev_idx] -= B[eg]
+        coef[:m_] -= B[eg]
         rc = r * coef
         score = self.Xw_ev - X.T @ rc
         out = {"loglik": loglik, "score": score, "eta": eta, "r": r, "S0": S0, "S1": S1, "S0D": S0D,
@@ -181,19 +209,28 @@ class CoxData:
     def information(self, ev: dict, group_mult: np.ndarray | None = None) -> np.ndarray:
         """Observed information sum_g mult_g * I_g (mult = 1 gives the usual matrix)."""
         eg = self.ev_group
-        h, m = ev["h"], self.meanwt[eg]
+        h, m = ev["h"], self.meanwt_ev
         A, B = ev["A"], ev["B"]
         q = h * h / m
-        alpha = np.bincount(eg, weights=q, minlength=self.G)
-        beta_ = np.bincount(eg, weights=q * self.frac, minlength=self.G)
-        gamma = np.bincount(eg, weights=q * self.frac**2, minlength=self.G)
+        alpha = self._gsum(q)
+        if self.efron:
+            qf = q * self.frac
+            beta_ = self._gsum(qf)
+            gamma = self._gsum(qf * self.frac)
+        else:
+            beta_ = gamma = np.zeros(self.G)
         if group_mult is not None:
             A, B = A * group_mult, B * group_mult
             alpha, beta_, gamma = alpha * group_mult, beta_ * group_mult, gamma * group_mult
         coef = self._subject_cum(A)
-        coef[self.ev_idx] -= B[eg]
+        coef[: self.m] -= B[eg]
         X = self.X
-        first = (X * (ev["r"] * coef)[:, None]).T @ X
+        wr = ev["r"] * coef
+        first = np.zeros((self.p, self.p))
+        step = 65536  # chunks that stay in cache
+        for i in range(0, self.n, step):
+            xc = X[i : i + step]
+            first += xc.T @ (xc * wr[i : i + step, None])
         S1, S1D = ev["S1"], ev["S1D"]
         second = (S1 * alpha[:, None]).T @ S1
         if self.efron:
@@ -203,27 +240,27 @@ class CoxData:
         return (info + info.T) / 2
 
     def score_residuals(self, beta: np.ndarray, ev: dict | None = None) -> np.ndarray:
-        """Per-row score residuals (unweighted), as R's residuals(fit, type="score")."""
+        """Per-row score residuals (unweighted, caller's row order), as R's residuals(fit, type="score")."""
         if ev is None:
             ev = self.evaluate(beta, second=False)
         eg = self.ev_group
         X = self.X
         h, den = ev["h"], ev["den"]
         xbar = (ev["S1"][eg] - self.frac[:, None] * ev["S1D"][eg]) / den[:, None]
-        XH1 = _bincount_cols(eg, h[:, None] * xbar, self.G)
-        XH2 = _bincount_cols(eg, ((1 - self.frac) * h)[:, None] * xbar, self.G)
-        xbar_mean = _bincount_cols(eg, xbar, self.G) / self.d[:, None]
+        XH1 = self._gsum(h[:, None] * xbar)
+        XH2 = self._gsum(((1 - self.frac) * h)[:, None] * xbar)
+        xbar_mean = self._gsum(xbar) / self.d[:, None]
         A, B = ev["A"], ev["B"]
         rh = self._subject_cum(A)
         c = _cumsum0(XH1)
         rxh = c[self.c_hi] - c[self.c_lo]
-        ei = self.ev_idx
+        ei = slice(0, self.m)
         rh[ei] -= B[eg]
         rxh[ei] -= XH1[eg] - XH2[eg]
         risk = np.exp(ev["eta"])
         resid = -risk[:, None] * (X * rh[:, None] - rxh)
         resid[ei] += X[ei] - xbar_mean[eg]
-        return resid
+        return self.unpermute(resid)
 
     def null_loglik(self) -> float:
         return self.evaluate(np.zeros(self.p), second=False)["loglik"] if self.p else self._loglik0()
@@ -232,9 +269,9 @@ class CoxData:
         r = self.w.copy()
         S0 = self._risk_sums(r)
         eg = self.ev_group
-        S0D = np.bincount(eg, weights=r[self.ev_idx], minlength=self.G)
+        S0D = self._gsum(r[: self.m])
         den = S0[eg] - self.frac * S0D[eg]
-        return float(-self.meanwt[eg] @ np.log(den))
+        return float(-self.meanwt_ev @ np.log(den))
 
 
 @dataclass
@@ -269,6 +306,7 @@ def newton_raphson(
     diverging_idx: list[int] = []
     ev = data.evaluate(beta)
     loglik = ev["loglik"]
+    rel = float("nan")
     converged = False
     it = 0
     halvings = 0
@@ -281,17 +319,18 @@ def newton_raphson(
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(info, ev["score"], rcond=None)[0]
         new_beta = beta + step
-        new_ev = data.evaluate(new_beta)
+        new_ev = data.evaluate(new_beta, second=False)
         new_ll = new_ev["loglik"]
         while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * max(1.0, abs(loglik)):
             halvings += 1
             step = step / 2
             new_beta = beta + step
-            new_ev = data.evaluate(new_beta)
+            new_ev = data.evaluate(new_beta, second=False)
             new_ll = new_ev["loglik"]
             if np.max(np.abs(step)) < 1e-12:
                 break
         rel = abs(new_ll - loglik) / max(abs(new_ll), 1e-300)
+        new_ev["info"] = data.information(new_ev)
         beta, ev, loglik = new_beta, new_ev, new_ll
         small = np.all(np.abs(step) <= 1e-8 * np.maximum(1.0, np.abs(beta)))
         if rel <= tol and small:

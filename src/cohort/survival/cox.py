@@ -51,14 +51,15 @@ def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -
     leq = np.zeros(q.size, dtype=np.int64)
     if n == 0:
         return less, leq
-    top = max(1, int(np.ceil(np.log2(n)))) if n > 1 else 0
+    top = int(np.ceil(np.log2(n))) if n > 1 else 0
     N = 1 << top
     M = int(max(b_s.max(initial=0), v.max(initial=0))) + 2
-    pos = np.arange(n, dtype=np.int64)
     whole = p == 0
+    keys = np.arange(n, dtype=np.int64) * M + b_s  # level 0: one row per block
     for L in range(top + 1):
-        blk = pos >> L
-        keys = np.sort(blk * M + b_s)
+        if L:
+            # merge pairs of sorted blocks: the stable sort sees two sorted runs per block (O(n))
+            keys = np.sort(((keys // M) >> 1) * M + keys % M, kind="stable")
         if L == top:
             sel = whole
             qb = np.zeros(int(sel.sum()), dtype=np.int64)
@@ -73,6 +74,11 @@ def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -
         if L < top:
             p = np.where(sel, p + (1 << L), p)
     return less, leq
+
+
+def _count_at_least(a: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """#{j: a_j >= q_i}."""
+    return a.size - np.searchsorted(np.sort(a), q, side="left")
 
 
 def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
@@ -93,8 +99,7 @@ def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
     m = ev.size
     less = l1[:m] - l1[m:]
     leq = e1[:m] - e1[m:]
-    total = _suffix_counts(key2, np.zeros_like(ranks), np.concatenate([qi, qend]), np.ones(2 * m, dtype=np.int64))[0]
-    tot = total[:m] - total[m:]
+    tot = _count_at_least(key2, qi) - _count_at_least(key2, qend)
     if data.counting:
         kst = data.key_start
         ki = data.key_stop[ev]
@@ -102,8 +107,7 @@ def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
         l2, e2 = _suffix_counts(kst, ranks, np.concatenate([ki, kend]), np.concatenate([ranks[ev]] * 2))
         less = less - (l2[:m] - l2[m:])
         leq = leq - (e2[:m] - e2[m:])
-        t2 = _suffix_counts(kst, np.zeros_like(ranks), np.concatenate([ki, kend]), np.ones(2 * m, dtype=np.int64))[0]
-        tot = tot - (t2[:m] - t2[m:])
+        tot = tot - (_count_at_least(kst, ki) - _count_at_least(kst, kend))
     concordant = float(less.sum())
     tied_x = float((leq - less).sum())
     discordant = float((tot - leq).sum())
@@ -155,7 +159,7 @@ class CoxFit:
     engine: str
     conf_level: float
     _data: CoxData | None = field(default=None, repr=False, compare=False)
-    _km_time: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _times: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -224,7 +228,7 @@ class CoxFit:
             raise ModelSpecError("no events: the proportional hazards test is not defined")
         times = d.group_time
         if transform == "km":
-            tt = self._km_time
+            tt = _km_transform(*self._times, d)
         elif transform == "identity":
             tt = times
         elif transform == "log":
@@ -237,10 +241,8 @@ class CoxFit:
         # centre on the mean over event rows (unweighted, as R)
         gt = tt - np.sum(tt * d.d) / d.d.sum()
         ev = d.evaluate(self.coef)
-        eg = d.ev_group
         # score of the x*g(t) block at gamma = 0
-        xw = d.X[d.ev_idx] * d.wev[:, None]
-        per_group = np.stack([np.bincount(eg, weights=xw[:, j], minlength=d.G) for j in range(d.p)], 1)
+        per_group = d._gsum(d.X[: d.m] * d.wev[:, None])
         per_group -= ev["A"][:, None] * ev["S1"] - ev["B"][:, None] * ev["S1D"]
         u2 = gt @ per_group
         i11 = d.information(ev)
@@ -425,15 +427,16 @@ def cox(
     if p == 0:
         raise ModelSpecError(f"formula {formula!r} has no covariates")
     # collinearity: a clear error rather than NA coefficients
-    xc = X - X.mean(axis=0)
-    sd = np.sqrt((xc**2).mean(axis=0))
-    const = np.flatnonzero(sd == 0)
+    mu = X.mean(axis=0)
+    gram = X.T @ X / n - np.outer(mu, mu)
+    sd = np.sqrt(np.maximum(np.diag(gram), 0))
+    const = np.flatnonzero(sd <= 1e-12 * np.maximum(1.0, np.abs(mu)))
     if const.size:
         raise ModelSpecError(
             f"column(s) {', '.join(design.names[i] for i in const)} are constant in the data used; "
             "drop them from the formula"
         )
-    corr = (xc / sd).T @ (xc / sd) / n
+    corr = gram / np.outer(sd, sd)
     eigval, eigvec = np.linalg.eigh(corr)
     if eigval[0] < 1e-10 * max(1.0, eigval[-1]):
         involved = np.flatnonzero(np.abs(eigvec[:, 0]) > 1e-3)
@@ -468,7 +471,7 @@ def cox(
         robust = cluster is not None
     if robust:
         resid = data.score_residuals(res.beta, res.ev)
-        dfb = (resid * data.w[:, None]) @ vcov
+        dfb = resid @ vcov if w is None else (resid * w[:, None]) @ vcov
         if cluster is not None:
             cl = sub.get_column(cluster)
             nulls = cl.is_null().to_numpy()
@@ -500,5 +503,5 @@ def cox(
         engine="numpy",
         conf_level=conf_level,
         _data=data,
-        _km_time=_km_transform(st, stop, ev, data),
+        _times=(st, stop, ev),
     )

@@ -40,6 +40,23 @@ class Design:
     dropped: int
 
 
+def _simple_terms(frame: pl.DataFrame, formula: str) -> list[str] | None:
+    """The columns of a formula that is only ``a + b + `c.d```, all numeric; else None."""
+    parts = [t.strip() for t in formula.split("+")]
+    out = []
+    for t in parts:
+        name = t[1:-1] if len(t) > 2 and t[0] == t[-1] == "`" else t
+        if name not in frame.columns or not (t == name or t[0] == "`"):
+            return None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and t[0] != "`":
+            return None
+        dt = frame.schema[name]
+        if not (dt.is_numeric() or dt == pl.Boolean):
+            return None
+        out.append(name)
+    return out if out and len(set(out)) == len(out) else None
+
+
 def design_matrix(
     frame: pl.DataFrame, formula: str, *, missing: str = "error", extra: tuple[str, ...] = ()
 ) -> Design:
@@ -68,6 +85,9 @@ def design_matrix(
         if c in required or f"`{c}`" in formula or re.search(rf"(?<![\w.`]){re.escape(c)}(?![\w.`])", formula)
     ]
     needed = [c for c in needed if c in required or f"`{c}`" in formula or "." not in c or c in formula]
+    simple = _simple_terms(frame, formula)
+    if simple is not None:
+        needed = simple
     cols = list(dict.fromkeys(needed + [c for c in extra if c is not None]))
     sub = frame.select(cols)
     miss = np.zeros(frame.height, dtype=bool)
@@ -89,6 +109,12 @@ def design_matrix(
     rows = np.flatnonzero(~miss)
     if miss.any():
         sub = sub.filter(pl.Series(~miss))
+    if simple is not None:
+        X = np.empty((sub.height, len(simple)), order="F")
+        for j, c in enumerate(simple):
+            X[:, j] = sub.get_column(c).cast(pl.Float64).to_numpy()
+        return Design(X=X, names=tuple(simple), terms={c: [j] for j, c in enumerate(simple)}, rows=rows,
+                      dropped=int(miss.sum()))
     pdf = sub.select(needed).to_pandas() if needed else None
     try:
         mm = formulaic.model_matrix(formula, pdf, na_action="ignore")
