@@ -139,10 +139,10 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
         return (f"case when lower({v}) in (select unnest({sql.bind(_TRUE)}::varchar[])) then true "
                 f"when lower({v}) in (select unnest({sql.bind(_FALSE)}::varchar[])) then false end")
     if dtype == pl.Date:
+        # ISO dates (and date-times, as spreadsheets give them) are always understood
+        parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"
         if cm.date_format:
-            parsed = f"try_strptime({v}, {sql.bind(cm.date_format)})::date"
-        else:
-            parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"
+            parsed = f"coalesce(try_strptime({v}, {sql.bind(cm.date_format)})::date, {parsed})"
         if source_format == "excel":
             serial = (f"case when regexp_full_match({v}, '[0-9]{{1,6}}(\\.0+)?') "
                       f"then date '1899-12-30' + cast(cast({v} as double) as integer) end")
@@ -185,7 +185,8 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
     for cm in tm.columns:
         if cm.canonical == "dose_mg" and cm.source is not None and cm.unit != "mg":
             if cm.unit == "mg/kg":
-                con.execute(f"update {coerced} set dose_mg = dose_mg * weight_kg")
+                # rounded to 1e-6 mg so that 56 mg given as 56/w mg/kg comes back as 56
+                con.execute(f"update {coerced} set dose_mg = round(dose_mg * weight_kg, 6)")
             else:
                 con.execute(f"update {coerced} set dose_mg = dose_mg * ?", [_UNIT_FACTOR[cm.unit]])
 
