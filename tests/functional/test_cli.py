@@ -1,0 +1,102 @@
+"""The `cohort` command end to end, as a user runs it (a real process, real files)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COHORT = [sys.executable, "-m", "cohort"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COHORT, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo")
+    return out, run("demo", "--participants", "400", "--out", str(out), "--seed", "7")
+
+
+def test_demo_writes_everything_a_user_needs(demo_out) -> None:
+    out, proc = demo_out
+    assert proc.returncode == 0, proc.stderr
+    for stage in ("simulate", "site files", "load", "validate", "derive", "fit", "report"):
+        assert f"done {stage}" in proc.stdout
+    assert (out / "study.duckdb").stat().st_size > 0
+    assert sorted(p.name for p in (out / "sites").iterdir()) == ["leeds", "lyon", "oslo"]
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 2          # KM and trajectory plots, embedded
+    assert "http://" not in html and "https://" not in html    # self-contained: no network
+    for words in ("Kaplan-Meier", "Cox model of relapse", "MoCA", "Uploads"):
+        assert words in html
+    results = json.loads((out / "results.json").read_text())
+    assert {"uploads", "validation", "kaplan_meier", "cox", "lmm", "truth"} <= set(results)
+    assert results["counts"]["participants"] > 0
+    uploads = results["uploads"]
+    assert all(u["rows_read"] == u["rows_loaded"] + u["rows_quarantined"] for u in uploads)
+    assert sum(u["rows_quarantined"] for u in uploads) > 0     # the seeded defects were caught
+    assert all(u["status"] == "loaded" for u in uploads)
+    assert (out / "validation").is_dir()
+
+
+def test_cli_on_the_demo_study(demo_out, tmp_path: Path) -> None:
+    out, proc = demo_out
+    assert proc.returncode == 0, proc.stderr
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(out / "study.duckdb", db)
+    up = run("uploads", "--db", str(db))
+    assert up.returncode == 0 and "assessments" in up.stdout and "loaded" in up.stdout
+    export = tmp_path / "q.csv"
+    q = run("quarantine", "--db", str(db), "--export", str(export))
+    assert q.returncode == 0 and export.read_text().startswith("batch_id,")
+    tte = tmp_path / "tte.parquet"
+    d = run("derive", "time_to_event", "--db", str(db), "--param", "event_type=relapse",
+            "--out", str(tte))
+    assert d.returncode == 0, d.stderr
+    assert tte.stat().st_size > 0
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    proc = run("load", str(tmp_path / "missing.csv"), "--table", "assessments",
+               "--db", str(tmp_path / "s.duckdb"))
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error:") and "missing.csv: no such file" in proc.stderr
+    proc = run("load", str(tmp_path), "--table", "visits", "--db", str(tmp_path / "s.duckdb"))
+    assert proc.returncode == 3 and "unknown table 'visits'" in proc.stderr
+
+
+def test_load_exit_codes_and_messages(tmp_path: Path, corpus: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    ok = run("load", str(corpus / "participants.csv"), "--table", "participants", "--site", "S1",
+             "--db", db)
+    assert ok.returncode == 0, ok.stderr + ok.stdout
+    again = run("load", str(corpus / "participants.csv"), "--table", "participants", "--db", db)
+    assert again.returncode == 0 and "already loaded as batch 1" in again.stdout
+    bad = run("load", str(corpus / "mixed_dates.csv"), "--table", "assessments", "--db", db)
+    assert bad.returncode == 2 and "rejected" in bad.stdout
+
+
+def test_every_command_has_help() -> None:
+    for cmd in ("demo", "load", "validate", "uploads", "quarantine", "rollback", "derive",
+                "mapping"):
+        proc = run(cmd, "--help")
+        assert proc.returncode == 0 and "Usage" in proc.stdout, cmd
+
+
+def test_mapping_suggest_drafts_a_spec(tmp_path: Path) -> None:
+    f = tmp_path / "site.csv"
+    f.write_text("patient,visit_date,scale,value,initials\nA1,2020-01-01,MADRS,20,AB\n"
+                 "A2,2020-01-02,moca,27,CD\n")
+    proc = run("mapping", "suggest", str(f), "--table", "assessments", "--site", "XYZ")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert 'participant_id = "patient"' in text and 'assessed_on = "visit_date"' in text
+    assert 'score = "value"' in text and '"moca" = "?"' in text
+    assert 'columns = ["initials"]' in text
