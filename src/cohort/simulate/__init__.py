@@ -46,11 +46,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -78,6 +79,7 @@ __all__ = [
 CHUNK_SIZE = 10_000
 TABLE_NAMES = ("participants", "treatment_sessions", "assessments", "events", "exits")
 _EPOCH = _dt.date(1970, 1, 1)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -166,14 +168,24 @@ def iter_chunks(
     >>> sum(c["participants"].height for c in iter_chunks(25_000, seed=2))
     25000
     """
+    yield from _run_chunks(n_participants, years=years, n_sites=n_sites, seed=seed, start=start,
+                           admin_end=admin_end, threads=threads, then=lambda c, tables: tables)
+
+
+def _run_chunks(
+    n_participants: int, *, years: float, n_sites: int, seed: int, start: _dt.date,
+    admin_end: _dt.date | None, threads: int | None,
+    then: Callable[[int, dict[str, pl.DataFrame]], _T],
+) -> Iterator[_T]:
+    """Generate chunk ``c`` and apply ``then(c, tables)`` in worker threads; yield in chunk order."""
     cfg, _ = _config(n_participants, years, n_sites, start, admin_end)
     n_chunks = -(-int(n_participants) // CHUNK_SIZE)
     threads = max(1, threads or os.cpu_count() or 1)
 
-    def one(c: int) -> dict[str, pl.DataFrame]:
+    def one(c: int) -> _T:
         lo = c * CHUNK_SIZE
         size = min(CHUNK_SIZE, int(n_participants) - lo)
-        return generate_chunk(_chunk_rng(seed, c), size, lo, cfg, DEFAULT_TRUTH)
+        return then(c, generate_chunk(_chunk_rng(seed, c), size, lo, cfg, DEFAULT_TRUTH))
 
     if threads == 1 or n_chunks == 1:
         for c in range(n_chunks):
@@ -263,7 +275,7 @@ def simulate_to_parquet(
     start: _dt.date = _dt.date(2019, 1, 1),
     admin_end: _dt.date | None = None,
     threads: int | None = None,
-    compression: str = "lz4",
+    compression: str = "zstd",
 ) -> dict[str, Path]:
     """Stream a (huge) canonical cohort to Parquet, one folder per table, one file per chunk.
 
@@ -289,8 +301,13 @@ def simulate_to_parquet(
         d.mkdir(parents=True, exist_ok=True)
         for old in d.glob("part-*.parquet"):
             old.unlink()
-    for c, chunk in enumerate(iter_chunks(n_participants, years=years, n_sites=n_sites, seed=seed,
-                                          start=start, admin_end=admin_end, threads=threads)):
+
+    def write(c: int, tables: dict[str, pl.DataFrame]) -> int:
         for t in TABLE_NAMES:
-            chunk[t].write_parquet(dirs[t] / f"part-{c:05d}.parquet", compression=compression)
+            tables[t].write_parquet(dirs[t] / f"part-{c:05d}.parquet", compression=compression)
+        return c
+
+    for _ in _run_chunks(n_participants, years=years, n_sites=n_sites, seed=seed, start=start,
+                         admin_end=admin_end, threads=threads, then=write):
+        pass
     return dirs
