@@ -153,8 +153,8 @@ wjson(list(
 ), "cuminc")
 
 cov <- cbind(age = mg$age, male = mg$male, hgb = mg$hgb)
-fg1 <- crr(mg$etime, mg$event, cov, failcode = 1, cencode = 0)
-fg2 <- crr(mg$etime, mg$event, cov, failcode = 2, cencode = 0)
+fg1 <- crr(mg$etime, mg$event, cov, failcode = 1, cencode = 0, gtol = 1e-10, maxiter = 100)
+fg2 <- crr(mg$etime, mg$event, cov, failcode = 2, cencode = 0, gtol = 1e-10, maxiter = 100)
 fgres <- function(f) list(term = names(f$coef), estimate = unname(f$coef), std_error = unname(sqrt(diag(f$var))),
                           loglik = f$loglik, converged = f$converged)
 wjson(list(cause1 = fgres(fg1), cause2 = fgres(fg2)), "finegray")
