@@ -4,7 +4,7 @@ The flow of one file (one *batch*):
 
 1. the file is checked (format, sha256) and skipped if that exact file is
    already loaded into the same table;
-2. its records are staged as text in the ``staging`` schema of the study, with
+2. its records are staged as text in temporary tables (never the study file), with
    their source line numbers (:mod:`cohort.io`);
 3. the header is checked against the site's mapping; every value is coerced to
    its canonical type, recoded and converted (units); a value that cannot be
@@ -36,7 +36,7 @@ import polars as pl
 
 from cohort.db import quote_ident, scalar
 from cohort.errors import InputFileError, UserError
-from cohort.io import SourceFile, describe_file, stage_raw
+from cohort.io import SourceFile, describe_file, drop_staged, stage_raw
 from cohort.mapping import (
     ColumnMap,
     Mapping,
@@ -128,12 +128,11 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if dtype == pl.String:
         expr = v
         if cm.recode:
-            keys, vals = zip(*cm.recode, strict=True)
-            expr = f"coalesce(map({sql.bind(list(keys))}::varchar[], {sql.bind(list(vals))}::varchar[])[{v}], {v})"
-        if col.allowed:
-            lowered = [a.lower() for a in col.allowed]
-            expr = (f"coalesce(map({sql.bind(lowered)}::varchar[], {sql.bind(list(col.allowed))}::varchar[])"
-                    f"[lower({expr})], {expr})")
+            cases = " ".join(f"when {sql.bind(k)} then {sql.bind(t)}" for k, t in cm.recode)
+            expr = f"coalesce(case {v} {cases} end, {v})"
+        if col.allowed:  # the allowed spelling whatever the case the site used
+            cases = " ".join(f"when {sql.bind(a.lower())} then {sql.bind(a)}" for a in col.allowed)
+            expr = f"coalesce(case lower({expr}) {cases} end, {expr})"
         return expr
     if dtype == pl.Boolean:
         return (f"case when lower({v}) in (select unnest({sql.bind(_TRUE)}::varchar[])) then true "
@@ -153,8 +152,7 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
         number = f"replace({number}, {sql.bind(cm.thousands)}, '')"
     if decimal_comma:
         number = f"replace({number}, ',', '.')"
-    number = f"try_cast({number} as double)"
-    number = f"case when isfinite({number}) then {number} end"
+    number = f"try_cast({number} as double)"  # inf and nan are refused by the domain check
     if dtype == pl.Float64:
         return number
     return f"case when {number} = round({number}) and abs({number}) < 32767 then cast({number} as smallint) end"
@@ -165,30 +163,33 @@ def _duck_type(col: Column) -> str:
             pl.Int16: "smallint", pl.Boolean: "boolean"}[col.dtype]  # type: ignore[index]
 
 
+def _v(name: str) -> str:
+    """Column of the coerced value of canonical column ``name`` (beside the raw text)."""
+    return quote_ident(f"__v_{name}")
+
+
 def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
             coerced: str, errors: str, decimal_comma: bool) -> None:
-    """Create ``coerced`` (typed values) and ``errors`` (one row per failed value)."""
+    """Create ``coerced`` (raw text and typed values side by side, one pass) and
+    ``errors`` (one row per value that failed)."""
     sql = _Sql()
     by_name = {c.canonical: c for c in tm.columns}
-    selects = ["source_line"]
+    exprs: dict[str, str] = {}
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
-        if cm is None:
-            selects.append(f"cast(null as {_duck_type(col)}) as {quote_ident(col.name)}")
-            continue
-        expr = _value_expr(col, cm, sql, source_format=src.format, decimal_comma=decimal_comma)
-        selects.append(f"{expr} as {quote_ident(col.name)}")
-    con.execute(f"create or replace table {coerced} as select {', '.join(selects)} from {raw}",
+        exprs[col.name] = (f"cast(null as {_duck_type(col)})" if cm is None else
+                           _value_expr(col, cm, sql, source_format=src.format,
+                                       decimal_comma=decimal_comma))
+    dose = by_name.get("dose_mg")
+    if dose is not None and dose.source is not None and dose.unit != "mg":
+        if dose.unit == "mg/kg":
+            # rounded to 1e-6 mg so that 56 mg given as 56/w mg/kg comes back as 56
+            exprs["dose_mg"] = f"round(({exprs['dose_mg']}) * ({exprs['weight_kg']}), 6)"
+        else:
+            exprs["dose_mg"] = f"({exprs['dose_mg']}) * {sql.bind(_UNIT_FACTOR[dose.unit])}"
+    selects = ", ".join(f"{e} as {_v(name)}" for name, e in exprs.items())
+    con.execute(f"create or replace temp table {coerced} as select r.*, {selects} from {raw} r",
                 sql.params)
-
-    # unit conversion of doses given per kg or in grams
-    for cm in tm.columns:
-        if cm.canonical == "dose_mg" and cm.source is not None and cm.unit != "mg":
-            if cm.unit == "mg/kg":
-                # rounded to 1e-6 mg so that 56 mg given as 56/w mg/kg comes back as 56
-                con.execute(f"update {coerced} set dose_mg = round(dose_mg * weight_kg, 6)")
-            else:
-                con.execute(f"update {coerced} set dose_mg = dose_mg * ?", [_UNIT_FACTOR[cm.unit]])
 
     checks: list[str] = []
     params: list[Any] = []
@@ -196,21 +197,20 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
         cm = by_name.get(col.name)
         if cm is None or cm.source is None:
             continue
-        rawcol = f"r.{quote_ident(cm.source)}"
-        val = f"c.{quote_ident(col.name)}"
+        rawcol = quote_ident(cm.source)
+        val = _v(col.name)
         fmt = (f" in format {cm.date_format}" if cm.date_format else
                " (expected yyyy-mm-dd; set date_format in the mapping for another format)")
         what = {pl.Date: f"a date{fmt}", pl.Float64: "a number", pl.Int16: "a whole number",
                 pl.Boolean: "yes/no", pl.String: "text"}[col.dtype]  # type: ignore[index]
-        base = (f"select c.source_line, ? as column_name, {rawcol} as value, ? as rule, "
-                f"? as message from {coerced} c join {raw} r using (source_line) "
-                "where r._parse_error is null and ")
+        base = (f"select source_line, ? as column_name, {rawcol} as value, ? as rule, "
+                f"? as message from {coerced} where _parse_error is null and ")
         if col.required:
             checks.append(base + f"{_text(rawcol)} is null")
             params += [col.name, f"required.{col.name}",
                        f"{cm.source!r} is empty but {tm.table}.{col.name} is required"]
         if col.dtype != pl.String:
-            per_kg = " and c.weight_kg is not null" if cm.unit == "mg/kg" else ""
+            per_kg = f" and {_v('weight_kg')} is not null" if cm.unit == "mg/kg" else ""
             checks.append(base + f"{_text(rawcol)} is not null and {val} is null{per_kg}")
             hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
                 if col.dtype in (pl.Float64, pl.Int16) else ""
@@ -222,21 +222,24 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
                        f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
                        "add a recode for it to the mapping or correct the source",
                        list(col.allowed)]
+        if col.dtype == pl.Float64:
+            checks.append(base + f"{val} is not null and not isfinite({val})")
+            params += [col.name, f"coerce.{col.name}",
+                       f"{cm.source!r} value is not a finite number"]
         if col.domain is not None:
             predicate, wording = col.domain
-            checks.append(base + f"{val} is not null and not ({predicate.format(*[val] * 2)})")
+            checks.append(base + f"isfinite({val}) and not ({predicate.format(*[val] * 2)})"
+                          if col.dtype == pl.Float64 else
+                          base + f"{val} is not null and not ({predicate.format(*[val] * 2)})")
             params += [col.name, f"domain.{col.name}",
                        f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}"]
         if col.name == "dose_mg" and cm.unit == "mg/kg":
-            checks.append(base + f"{_text(rawcol)} is not null and c.weight_kg is null")
+            checks.append(base + f"{_text(rawcol)} is not null and {_v('weight_kg')} is null")
             params += [col.name, "unit.dose_mg",
                        "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown"]
-    checks.append(f"select source_line, null, null, 'parse.record', _parse_error from {raw} "
+    checks.append(f"select source_line, null, null, 'parse.record', _parse_error from {coerced} "
                   "where _parse_error is not null")
-    union = " union all ".join(checks) if checks else (
-        "select null::bigint as source_line, null as column_name, null as value, null as rule, "
-        "null as message where false")
-    con.execute(f"create or replace table {errors} as {union}", params)
+    con.execute(f"create or replace temp table {errors} as {' union all '.join(checks)}", params)
 
 
 # -- the load ---------------------------------------------------------------------
@@ -333,7 +336,10 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                             f"(status: {status or 'no such batch'}); see `cohort uploads`")
 
     batch = _next_batch_id(con)
-    raw, coerced, errors, staged = (f"staging.{k}_{batch}" for k in ("raw", "coerced", "errors", "batch"))
+    # working tables are temporary (in memory, spilling to disk; never in the study file);
+    # only the batch to validate is visible to Great Expectations, in the staging schema
+    raw, coerced, errors = (f"_{k}_{batch}" for k in ("raw", "coerced", "errors"))
+    staged = f"staging.batch_{batch}" if validate else f"_staged_{batch}"
     read = spec.read if spec else None
     from cohort.mapping import ReadOptions
 
@@ -349,9 +355,12 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             tm = _with_site(tm, site_id)
         _coerce(con, tm, src, raw=raw, coerced=coerced, errors=errors,
                 decimal_comma=(read.decimal_comma if read else False))
+        values = ", ".join(f"{_v(c.name)} as {quote_ident(c.name)}" for c in table_columns(table))
         con.execute(
-            f"create or replace table {staged} as select c.*, ?::bigint as batch_id from {coerced} c "
-            f"where source_line not in (select source_line from {errors})", [batch])
+            f"create or replace {'table' if validate else 'temp view'} {staged} as "
+            f"select source_line, {values}, "
+            f"{int(batch)}::bigint as batch_id from {coerced} "
+            f"where source_line not in (select source_line from {errors})")
         config = ValidationConfig()
         report = validate_relation(con, relation=staged, table=table, config=config) \
             if validate else None
@@ -360,8 +369,8 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
-        for t in (raw, coerced, errors, staged):
-            con.execute(f"drop table if exists {t}")
+        for t in (staged, errors, coerced, raw):
+            drop_staged(con, t)
 
 
 def _with_site(tm: TableMap, site_id: str) -> TableMap:

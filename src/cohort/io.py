@@ -21,7 +21,10 @@ from cohort.db import quote_ident, scalar
 from cohort.errors import InputFileError
 from cohort.mapping import ReadOptions
 
-__all__ = ["SourceFile", "describe_file", "detect_format", "stage_raw", "read_header_and_samples"]
+__all__ = [
+    "SourceFile", "describe_file", "detect_format", "drop_staged", "stage_raw",
+    "read_header_and_samples",
+]
 
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv",
@@ -142,25 +145,26 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOption
     columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
     try:
         con.execute(
-            f"create or replace table {target} as "
+            f"create or replace temp table {target}_csv as "
             "select * from read_csv(?, delim = ?, quote = ?, escape = ?, header = true, "
             "auto_detect = false, columns = ?, encoding = ?, strict_mode = true, "
-            "null_padding = false, parallel = false, nullstr = '')",
+            "null_padding = false, nullstr = '')",
             [str(src.path), delimiter, opts.quote, opts.quote, columns,
              "latin-1" if encoding in ("latin-1", "latin1", "iso-8859-1") else "utf-8"],
         )
-        rows = int(scalar(con, f"select count(*) from {target}"))
+        rows = int(scalar(con, f"select count(*) from {target}_csv"))
     except duckdb.Error as exc:
         if encoding in ("utf-8", "utf8") and "unicode" in str(exc).lower():
             _check_utf8(src.path)
         rows = -1
     if rows + 1 != _count_lines(src.path):
+        drop_staged(con, target)
         return _stage_csv_careful(con, src, opts, delimiter, names, target)
+    # a view, not a copy: the table keeps the file's order, so rowid + 2 is the line
     renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(names))
     con.execute(
-        f"create or replace table {target} as select "
-        f"(row_number() over () + 1)::bigint as source_line, {renames}, "
-        f"null::varchar as _parse_error from {target}"
+        f"create or replace temp view {target} as select (rowid + 2)::bigint as source_line, "
+        f"{renames}, null::varchar as _parse_error from {target}_csv"
     )
     return names
 
@@ -216,7 +220,7 @@ def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: Re
         _parse_error=pl.Series(problems, dtype=pl.String))
     con.register("_cohort_frame", frame.select("source_line", *names, "_parse_error"))
     try:
-        con.execute(f"create or replace table {target} as select * from _cohort_frame")
+        con.execute(f"create or replace temp table {target} as select * from _cohort_frame")
     finally:
         con.unregister("_cohort_frame")
     return names
@@ -230,7 +234,7 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: st
         pl.col("source_line").cast(pl.Int64), _parse_error=pl.lit(None, dtype=pl.String))
     con.register("_cohort_frame", text)
     try:
-        con.execute(f"create or replace table {target} as select * from _cohort_frame")
+        con.execute(f"create or replace temp table {target} as select * from _cohort_frame")
     finally:
         con.unregister("_cohort_frame")
     return names
@@ -264,7 +268,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile, target: str)
             [str(src.path)],
         ).fetchall()]
         con.execute(
-            f"create or replace table {target} as select "
+            f"create or replace temp table {target} as select "
             "(row_number() over () + 1)::bigint as source_line, columns(*)::varchar, "
             "null::varchar as _parse_error from read_parquet(?)",
             [str(src.path)],
@@ -272,6 +276,16 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, src: SourceFile, target: str)
     except duckdb.Error as exc:
         raise InputFileError(f"{src.path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
     return names
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Drop what :func:`stage_raw` made for ``target``."""
+    for statement in (f"drop view if exists {target}", f"drop table if exists {target}",
+                      f"drop table if exists {target}_csv"):
+        try:
+            con.execute(statement)
+        except duckdb.CatalogException:  # the name is the other kind of object
+            pass
 
 
 def stage_raw(

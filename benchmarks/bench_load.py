@@ -1,0 +1,78 @@
+"""Loading a big assessments CSV: cohort's loader (without validation) against DuckDB's
+own `create table as select * from read_csv(...)` on the same file, in the same run.
+Each side runs in its own process so that its peak memory (max RSS) is its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+_CHILD = r"""
+import json, resource, sys, time
+mode, csv, db = sys.argv[1:4]
+started = time.perf_counter()
+if mode == "duckdb":
+    import duckdb
+    con = duckdb.connect(db)
+    con.execute("create table t as select * from read_csv(?)", [csv])
+    rows = con.execute("select count(*) from t").fetchall()[0][0]
+else:
+    import cohort
+    s = cohort.open(db)
+    [r] = s.load(csv, table="assessments", validate=(mode == "cohort_validated"))
+    rows = r.rows_loaded
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "rows": rows,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _write_csv(path: Path, n: int) -> None:
+    rng = np.random.default_rng(1)
+    participants = 1 + rng.integers(0, max(n // 10, 1), n)
+    days = rng.integers(0, 5 * 365, n)
+    instruments = np.array(["MADRS", "MoCA", "DSST", "PHQ-9"])[rng.integers(0, 4, n)]
+    pl.DataFrame({
+        "participant_id": pl.Series(participants).cast(pl.String).str.zfill(7),
+        "assessed_on": pl.Series(np.datetime64("2019-01-01") + days.astype("timedelta64[D]")),
+        "instrument": instruments,
+        "score": rng.integers(0, 28, n).astype(float),
+    }).write_csv(path)
+
+
+def _child(mode: str, csv: Path, db: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _CHILD, mode, str(csv), str(db)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(*, quick: bool) -> list[dict]:
+    n = 1_000_000 if quick else 10_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        csv = tmpdir / "assessments.csv"
+        _write_csv(csv, n)
+        base = _child("duckdb", csv, tmpdir / "baseline.duckdb")
+        ours = _child("cohort", csv, tmpdir / "cohort.duckdb")
+        rows = [{
+            "case": f"load {n:,}-row assessments CSV (no validation)",
+            "ours_s": round(ours["seconds"], 2), "baseline": "duckdb CTAS read_csv",
+            "baseline_s": round(base["seconds"], 2), "ratio": round(ours["seconds"] / base["seconds"], 2),
+            "ours_peak_mb": round(ours["max_rss_mb"]), "baseline_peak_mb": round(base["max_rss_mb"]),
+            "rows": ours["rows"], "file_mb": round(csv.stat().st_size / 2**20),
+        }]
+        return rows
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    for row in run(quick="--quick" in sys.argv):
+        print(row)
+    print(f"{time.perf_counter() - started:.1f} s")
