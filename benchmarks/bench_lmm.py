@@ -41,7 +41,7 @@ def _statsmodels(d):
 
 
 def run(*, quick: bool) -> list[dict]:
-    cases = [(2_500, 8), (100_000, 10)] if not quick else [(500, 8), (10_000, 10)]
+    cases = [(20_000, 8), (100_000, 10)] if not quick else [(500, 8), (10_000, 10)]
     rows = []
     for n_subjects, n_visits in cases:
         d = _data(n_subjects, n_visits, seed=42)
