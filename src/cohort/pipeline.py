@@ -53,14 +53,14 @@ class DemoResult:
             lines.append("Cox model of relapse (hazard ratios):")
             for row in self.cox.iter_rows(named=True):
                 lines.append(f"  {row['term']:<28} HR {row['hazard_ratio']:.3f} "
-                             f"[{row['conf_low_hr']:.3f}, {row['conf_high_hr']:.3f}]  "
+                             f"[{row['conf_low']:.3f}, {row['conf_high']:.3f}]  "
                              f"true {row['true_hr']:.3f}")
         if self.lmm is not None:
             lines.append("Mixed model of MoCA:")
             for row in self.lmm.iter_rows(named=True):
                 lines.append(f"  {row['term']:<28} {row['estimate']:8.4f} "
                              f"[{row['conf_low']:.4f}, {row['conf_high']:.4f}]  "
-                             f"true {row['true_value']}")
+                             f"true {row['true_value'] if row['true_value'] is not None else '-'}")
         return "\n".join(lines)
 
 
@@ -168,11 +168,10 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     truth = sim.truth
     cox_table = cox.summary.with_columns(
         true_log_hr=pl.col("term").replace_strict(dict(truth["relapse_log_hr"]), default=None),
-    ).with_columns(
-        true_hr=pl.col("true_log_hr").exp(),
-        conf_low_hr=pl.col("conf_low").exp(), conf_high_hr=pl.col("conf_high").exp(),
-        covers_truth=(pl.col("conf_low") <= pl.col("true_log_hr"))
-        & (pl.col("true_log_hr") <= pl.col("conf_high")),
+    ).with_columns(true_hr=pl.col("true_log_hr").exp()).with_columns(
+        # the Cox summary gives the 95% CI of the hazard ratio
+        covers_truth=(pl.col("conf_low") <= pl.col("true_hr"))
+        & (pl.col("true_hr") <= pl.col("conf_high")),
     )
     moca = truth["moca"]
     true_fixed = {"(Intercept)": None, "years": moca["b_years"], "cumulative_dose_g": moca["b_cum"]}
@@ -183,7 +182,7 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     with stages.stage("report", "HTML report and JSON"):
         report_path, json_path = _write_report(
             out, n_participants=n_participants, seed=seed, loads=loads, counts=counts, km=km,
-            cox=cox, cox_table=cox_table, lmm=lmm, lmm_table=lmm_table, traj=traj,
+            cox=cox, cox_table=cox_table, lmm=lmm, lmm_table=lmm_table,
             reports=reports, tte=tte, truth=truth, stage_seconds=stages.seconds)
     return DemoResult(out=out, database=db_path, report=report_path, results_json=json_path,
                       stage_seconds=dict(stages.seconds), counts=counts, loads=loads,
@@ -192,7 +191,7 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
 
 def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFrame,
                   counts: dict[str, int], km: Any, cox: Any, cox_table: pl.DataFrame, lmm: Any,
-                  lmm_table: pl.DataFrame, traj: pl.DataFrame, reports: dict[str, Any],
+                  lmm_table: pl.DataFrame, reports: dict[str, Any],
                   tte: pl.DataFrame, truth: Any, stage_seconds: dict[str, float]) -> tuple[Path, Path]:
     r = HtmlReport("cohort demo: long-term follow-up after ketamine therapy (synthetic)")
     r.text(f"A simulated cohort of {n_participants} participants (seed {seed}) from three sites, "
@@ -213,14 +212,16 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
                         "and numbers at risk")
     r.table(km.median())
     r.heading("Cox model of relapse (Efron ties)")
-    r.table(cox_table.select("term", "estimate", "std_error", "hazard_ratio", "conf_low_hr",
-                             "conf_high_hr", "p_value", "true_hr", "covers_truth"))
+    r.table(cox_table.select("term", "estimate", "std_error", "hazard_ratio", "conf_low",
+                             "conf_high", "p_value", "true_hr", "covers_truth"))
     r.text(f"Concordance {cox.concordance:.3f}; log-likelihood {cox.loglik:.2f} "
            f"(null {cox.loglik_null:.2f}); engine {getattr(cox, 'engine', 'n/a')}.", note=True)
     r.heading("Cognition: MoCA over years since the first dose")
     r.table(lmm_table)
     r.table(lmm.variance_components)
-    r.figure(lmm.plot(data=traj, time="years") if _accepts(lmm.plot, "data") else lmm.plot(),
+    from cohort.longitudinal.plots import spaghetti
+
+    r.figure(spaghetti(lmm, time="years"),
              "MoCA trajectories of a sample of participants with the fitted mean and its 95% CI")
     r.heading("Run")
     r.table(pl.DataFrame({"stage": list(stage_seconds), "seconds": list(stage_seconds.values())}))
@@ -235,12 +236,3 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
     json_path = out / "results.json"
     json_path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     return report_path, json_path
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
