@@ -46,8 +46,12 @@ def _dates(offset_days: np.ndarray, enrol_day: np.ndarray, pidx: np.ndarray) -> 
     return pl.Series((enrol_day[pidx] + offset_days).astype(np.int32)).cast(pl.Date)
 
 
+def _idx(idx: np.ndarray) -> pl.Series:
+    return pl.Series(idx.astype(np.uint32, copy=False))
+
+
 def _labels(labels: tuple[str | None, ...] | list[str], idx: np.ndarray) -> pl.Series:
-    return pl.Series(list(labels), dtype=pl.String).gather(idx)
+    return pl.Series(list(labels), dtype=pl.String).gather(_idx(idx))
 
 
 def generate_chunk(
@@ -120,18 +124,24 @@ def generate_chunk(
     interval = intervals[rng.choice(intervals.size, size=n, p=ip / ip.sum())]
     m0 = truth.maintenance_start_day
     n_ind = (ind[None, :] < exit_off[:, None]).sum(axis=1)
-    n_maint = np.maximum(0, -(-(exit_off - m0) // interval))  # ceil
-    s_p, s_k = _within(n_ind + n_maint)
-    is_ind = s_k < n_ind[s_p]
-    s_day = np.where(is_ind, ind[np.minimum(s_k, ind.size - 1)],
-                     m0 + (s_k - n_ind[s_p]) * interval[s_p] + rng.integers(-1, 2, s_p.size))
-    keep = s_day < exit_off[s_p]
-    if not keep.all():
-        s_p, s_day = s_p[keep], s_day[keep]
-    years = s_day / 365.25
+    # maintenance days m0 + j * interval (+-1 day), all strictly before exit
+    n_maint = np.maximum(0, -(-(exit_off - 1 - m0) // interval))  # ceil
+    counts = n_ind + n_maint
+
+    def rep(x: np.ndarray) -> np.ndarray:  # per participant -> per session row
+        return np.repeat(x, counts)
+
+    s_p = rep(np.arange(n, dtype=np.int64))
+    s_k = np.arange(s_p.size, dtype=np.int64) - rep(np.cumsum(counts) - counts)
+    n_ind_r = rep(n_ind)
+    is_ind = s_k < n_ind_r
+    s_day = m0 + (s_k - n_ind_r) * rep(interval) + rng.integers(-1, 2, s_p.size, dtype=np.int64)
+    s_day[is_ind] = ind[s_k[is_ind]]
+    years = s_day * (1.0 / 365.25)
     drift = rng.normal(0.0, tw["drift_sd_kg_per_year"], n)
-    s_weight = np.round(weight0[s_p] + drift[s_p] * years + rng.normal(0.0, tw["session_noise_sd"], s_p.size), 1)
-    s_weight = np.clip(s_weight, tw["min"] - 5, tw["max"] + 5)
+    half = tw["session_noise_halfwidth"]
+    s_weight = rep(weight0) + rep(drift) * years + (rng.random(s_p.size) * (2 * half) - half)
+    s_weight = np.clip(np.rint(s_weight * 10.0) / 10.0, tw["min"] - 5, tw["max"] + 5)
     td = truth.iv_dose_mg_per_kg
     dpk0 = np.clip(rng.normal(td["start_mean"], td["start_sd"], n), td["start_min"], td["start_max"])
     slope = np.where(rng.random(n) < td["p_flat"], 0.0,
@@ -141,10 +151,10 @@ def generate_chunk(
     esk_flat = rng.random(n) < te["p_flat"]
     step1 = np.where(esk_flat, np.inf, rng.exponential(te["mean_years_per_step"], n))
     step2 = step1 + rng.exponential(te["mean_years_per_step"], n)
-    s_iv = iv[s_p]
-    dpk = np.minimum(td["max"], dpk0[s_p] + slope[s_p] * years)
-    lvl = np.minimum(2, lvl0[s_p] + (years >= step1[s_p]) + (years >= step2[s_p]))
-    s_dose = np.where(s_iv, np.round(dpk * s_weight, 1), np.array([28.0, 56.0, 84.0])[lvl])
+    s_iv = rep(iv)
+    dpk = np.minimum(td["max"], rep(dpk0) + rep(slope) * years)
+    lvl = np.minimum(2, rep(lvl0) + (years >= rep(step1)) + (years >= rep(step2)))
+    s_dose = np.where(s_iv, np.rint(dpk * s_weight * 10.0) / 10.0, np.array([28.0, 56.0, 84.0])[lvl])
     # prefix sums of dose for "cumulative dose strictly before day d"
     s_key = s_p * _KEY_SHIFT + s_day
     prefix = np.concatenate([[0.0], np.cumsum(s_dose)])
@@ -161,9 +171,9 @@ def generate_chunk(
     nxt[:-1] = s_day[1:]
     last = np.ones(s_p.size, dtype=bool)
     last[:-1] = s_p[1:] != s_p[:-1]
-    nxt = np.where(last, exit_off[s_p], nxt)
+    nxt[last] = exit_off
     span = np.maximum(nxt - s_day, 1)
-    cum_before = (prefix[:-1] - prefix[p_first[s_p]]) / 1000.0
+    cum_before = (prefix[:-1] - rep(prefix[p_first])) / 1000.0
     p_cyst = -np.expm1((-hr["cystitis_base"] / 365.25) * np.exp(hr["cystitis_per_g"] * cum_before) * span)
     p_d, p_h = hr["dissociation_per_session"], hr["hypertension_per_session"]
     ev_parts: list[tuple[np.ndarray, np.ndarray, str, str | None, np.ndarray | str | None]] = []
@@ -281,7 +291,7 @@ def generate_chunk(
         "concomitant_antidepressant": conc,
     })
     sessions = pl.DataFrame({
-        "participant_id": ids.gather(s_p),
+        "participant_id": ids.gather(_idx(s_p)),
         "session_date": _dates(s_day, enrol_day, s_p),
         "drug": _labels(("racemic_ketamine", "esketamine"), np.where(s_iv, 0, 1)),
         "route": _labels(("iv", "intranasal"), np.where(s_iv, 0, 1)),
@@ -297,7 +307,7 @@ def generate_chunk(
     as_score = np.concatenate([madrs_score, cog[0][1], cog[1][1]])
     order = np.argsort((as_p * _KEY_SHIFT + as_day) * 4 + as_inst, kind="stable")
     assessments = pl.DataFrame({
-        "participant_id": ids.gather(as_p[order]),
+        "participant_id": ids.gather(_idx(as_p[order])),
         "assessed_on": _dates(as_day[order], enrol_day, as_p[order]),
         "instrument": _labels(inst, as_inst[order]),
         "score": as_score[order].astype(np.float64),
@@ -313,7 +323,7 @@ def generate_chunk(
     ev_p, ev_day, ev_type, ev_term, ev_sev = (a[keep] for a in (ev_p, ev_day, ev_type, ev_term, ev_sev))
     order = np.argsort((ev_p * _KEY_SHIFT + ev_day) * 16 + ev_type, kind="stable")
     events = pl.DataFrame({
-        "participant_id": ids.gather(ev_p[order]),
+        "participant_id": ids.gather(_idx(ev_p[order])),
         "event_date": _dates(ev_day[order], enrol_day, ev_p[order]),
         "event_type": _labels(EVENT_TYPES, ev_type[order]),
         "term": _labels(_TERMS, ev_term[order]),

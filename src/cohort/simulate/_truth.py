@@ -116,7 +116,7 @@ class Truth:
     }))
     weight: MappingProxyType = field(default_factory=lambda: _frozen({
         "female_mean": 72.0, "male_mean": 84.0, "sd": 14.0, "min": 42.0, "max": 180.0,
-        "drift_sd_kg_per_year": 1.0, "session_noise_sd": 0.4,
+        "drift_sd_kg_per_year": 1.0, "session_noise_halfwidth": 0.7,  # uniform noise per session
     }))
     participants: MappingProxyType = field(default_factory=lambda: _frozen({
         "p_male": 0.42, "age_mean": 45.0, "age_sd": 13.0, "age_min": 18, "age_max": 75,
