@@ -35,7 +35,7 @@ import duckdb
 import polars as pl
 
 from cohort.db import quote_ident, scalar
-from cohort.errors import InputFileError, UserError
+from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import SourceFile, describe_file, drop_staged, stage_raw
 from cohort.mapping import (
     ColumnMap,
@@ -124,6 +124,8 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if cm.source is None:
         return f"cast({sql.bind(cm.constant)} as {_duck_type(col)})"
     v = _text(quote_ident(cm.source))
+    if cm.pseudonymise:
+        v = f"cohort_pseudonymise({v})"
     dtype = col.dtype
     if dtype == pl.String:
         expr = v
@@ -168,12 +170,27 @@ def _v(name: str) -> str:
     return quote_ident(f"__v_{name}")
 
 
+def _register_pseudonymiser(con: duckdb.DuckDBPyConnection) -> None:
+    from cohort.identifiers import pseudonymise, study_secret
+
+    secret = study_secret()
+    try:
+        con.remove_function("cohort_pseudonymise")
+    except (duckdb.InvalidInputException, duckdb.CatalogException):
+        pass
+    con.create_function("cohort_pseudonymise", lambda v: pseudonymise(v, secret=secret),
+                        [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                        null_handling="special")
+
+
 def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
             coerced: str, errors: str, decimal_comma: bool) -> None:
     """Create ``coerced`` (raw text and typed values side by side, one pass) and
     ``errors`` (one row per value that failed)."""
     sql = _Sql()
     by_name = {c.canonical: c for c in tm.columns}
+    if any(c.pseudonymise for c in tm.columns):
+        _register_pseudonymiser(con)
     exprs: dict[str, str] = {}
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
@@ -351,6 +368,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
+        identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path))
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         _coerce(con, tm, src, raw=raw, coerced=coerced, errors=errors,
@@ -364,13 +382,39 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         config = ValidationConfig()
         report = validate_relation(con, relation=staged, table=table, config=config) \
             if validate else None
+        kept = [h for h in header if h not in identifiers]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
-                        header=header, rows_read=rows_read, raw=raw, staged=staged, errors=errors,
+                        header=kept, rows_read=rows_read, raw=raw, staged=staged, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
         for t in (staged, errors, coerced, raw):
             drop_staged(con, t)
+
+
+def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
+                       header: list[str], *, file: str) -> set[str]:
+    """Refuse a mapped column that looks like a direct identifier (unless pseudonymised);
+    return every suspect column, so that none is ever written (not even in quarantine)."""
+    from cohort.identifiers import find_identifiers
+
+    samples = {
+        h: [r[0] for r in con.execute(
+            f"select {quote_ident(h)} from {raw} where {quote_ident(h)} is not null limit 500"
+        ).fetchall()]
+        for h in header
+    }
+    suspects = find_identifiers(header, samples)
+    pseudonymised = {c.source for c in tm.columns if c.pseudonymise}
+    for s in suspects:
+        if s.column in tm.sources and s.column not in pseudonymised:
+            canonical = next(c.canonical for c in tm.columns if c.source == s.column)
+            raise MappingError(
+                f"{file}: column {s.column!r} (mapped to {tm.table}.{canonical}) looks like "
+                f"{s.kind} ({s.evidence}); direct identifiers are not loaded. Drop it under "
+                f"[tables.{tm.table}.drop], or map it with pseudonymise = true to store a keyed "
+                "hash instead")
+    return {s.column for s in suspects} | pseudonymised
 
 
 def _with_site(tm: TableMap, site_id: str) -> TableMap:

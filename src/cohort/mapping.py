@@ -60,6 +60,7 @@ class ColumnMap:
     date_format: str | None = None
     unit: str = "mg"
     thousands: str | None = None
+    pseudonymise: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,12 @@ def _column_map(table: str, canonical: str, spec: Any, where: str, read: ReadOpt
                          thousands=read.thousands)
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: {table}.{canonical} must be a column name or a table")
-    unknown = set(spec) - {"from", "recode", "date_format", "unit", "thousands", "value"}
+    options = {"from", "recode", "date_format", "unit", "thousands", "value", "pseudonymise"}
+    unknown = set(spec) - options
     if unknown:
         raise MappingError(
             f"{where}: {table}.{canonical} has unknown option(s) {sorted(unknown)}; "
-            "options are from, recode, date_format, unit, thousands, value"
+            f"options are {', '.join(sorted(options))}"
         )
     if ("from" in spec) == ("value" in spec):
         raise MappingError(f"{where}: {table}.{canonical} needs exactly one of `from` or `value`")
@@ -149,6 +151,7 @@ def _column_map(table: str, canonical: str, spec: Any, where: str, read: ReadOpt
         date_format=spec.get("date_format", read.date_format),
         unit=unit,
         thousands=spec.get("thousands", read.thousands),
+        pseudonymise=bool(spec.get("pseudonymise", False)),
     )
 
 
