@@ -37,6 +37,29 @@ def _cumsum0(a: np.ndarray) -> np.ndarray:
     return out
 
 
+# Tall-skinny products without BLAS: OpenBLAS worker threads spinning between calls
+# made whole fits 1.5-9x slower on a shared 2-core machine; these loops are as fast
+# single-threaded and behave the same under load.
+def _matvec(X: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = X[:, 0] * b[0]
+    for j in range(1, X.shape[1]):
+        out += X[:, j] * b[j]
+    return out
+
+
+def _tmatvec(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.array([np.einsum("i,i->", X[:, j], v) for j in range(X.shape[1])])
+
+
+def _wgram(A: np.ndarray, w: np.ndarray, B: np.ndarray | None = None, step: int = 65536) -> np.ndarray:
+    """A' diag(w) B in row chunks that stay in cache."""
+    B = A if B is None else B
+    out = np.zeros((A.shape[1], B.shape[1]))
+    for i in range(0, A.shape[0], step):
+        out += np.einsum("ij,ik->jk", A[i : i + step] * w[i : i + step, None], B[i : i + step])
+    return out
+
+
 class CoxData:
     """Sorted risk-set structure of one Cox problem, built once and reused by every iteration.
 
@@ -125,7 +148,7 @@ class CoxData:
         self.wD = self._gsum(self.wev)
         self.meanwt = self.wD / np.maximum(self.d, 1)
         self.meanwt_ev = self.meanwt[self.ev_group]
-        self.Xw_ev = self.X[:m].T @ self.wev
+        self.Xw_ev = _tmatvec(self.X[:m], self.wev) if p else np.zeros(0)
 
     def _gsum(self, vals: np.ndarray) -> np.ndarray:
         """Sum per tie group of per-event values (events are contiguous by group)."""
@@ -176,7 +199,7 @@ class CoxData:
     def evaluate(self, beta: np.ndarray, *, second: bool = True) -> dict:
         """Log partial likelihood, score and information at ``beta``."""
         X = self.X
-        eta = X @ beta
+        eta = _matvec(X, beta) if self.p else np.zeros(self.n)
         r = np.exp(eta)
         if not self.unit_weights:
             r *= self.w
@@ -192,14 +215,14 @@ class CoxData:
         S1D = self._gsum(X[:m_] * ri[:, None])
         den = S0[eg] - self.frac * S0D[eg]
         m = self.meanwt_ev
-        loglik = float(self.wev @ eta[:m_] - m @ np.log(den))
+        loglik = float(np.einsum("i,i->", self.wev, eta[:m_]) - np.einsum("i,i->", m, np.log(den)))
         h = m / den
         A = self._gsum(h)
         B = self._gsum(h * self.frac)
         coef = self._subject_cum(A)
         coef[:m_] -= B[eg]
         rc = r * coef
-        score = self.Xw_ev - X.T @ rc
+        score = self.Xw_ev - _tmatvec(X, rc)
         out = {"loglik": loglik, "score": score, "eta": eta, "r": r, "S0": S0, "S1": S1, "S0D": S0D,
                "S1D": S1D, "den": den, "h": h, "A": A, "B": B}
         if second:
@@ -225,17 +248,12 @@ class CoxData:
         coef = self._subject_cum(A)
         coef[: self.m] -= B[eg]
         X = self.X
-        wr = ev["r"] * coef
-        first = np.zeros((self.p, self.p))
-        step = 65536  # chunks that stay in cache
-        for i in range(0, self.n, step):
-            xc = X[i : i + step]
-            first += xc.T @ (xc * wr[i : i + step, None])
+        first = _wgram(X, ev["r"] * coef)
         S1, S1D = ev["S1"], ev["S1D"]
-        second = (S1 * alpha[:, None]).T @ S1
+        second = _wgram(S1, alpha)
         if self.efron:
-            cross = (S1 * beta_[:, None]).T @ S1D
-            second = second - cross - cross.T + (S1D * gamma[:, None]).T @ S1D
+            cross = _wgram(S1, beta_, S1D)
+            second = second - cross - cross.T + _wgram(S1D, gamma)
         info = first - second
         return (info + info.T) / 2
 
@@ -271,7 +289,7 @@ class CoxData:
         eg = self.ev_group
         S0D = self._gsum(r[: self.m])
         den = S0[eg] - self.frac * S0D[eg]
-        return float(-self.meanwt_ev @ np.log(den))
+        return float(-np.einsum("i,i->", self.meanwt_ev, np.log(den)))
 
 
 @dataclass

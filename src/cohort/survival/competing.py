@@ -487,7 +487,7 @@ def fine_gray(
     # psi_i: the censoring martingale term, q(u) = A(u) B(u) - a(u) b(u) (separable sums)
     Xc = X - data.means
     beta = res.beta
-    risk_c = np.exp(Xc[comp] @ beta) / _G_left(gt, G, t[comp])
+    risk_c = np.exp(np.einsum("ij,j->i", Xc[comp], beta)) / _G_left(gt, G, t[comp])
     tc = t[comp]
     gidx = data.ev_group
     S0 = ev["S0"]
@@ -522,7 +522,7 @@ def fine_gray(
     psi[ci_rows] += q[ju] / yk[ju][:, None]
     tot = eta_i + psi
     hinv = np.linalg.inv(info)
-    vcov = hinv @ (tot.T @ tot) @ hinv
+    vcov = hinv @ np.einsum("ij,ik->jk", tot, tot) @ hinv
     summary = _summary(design.names, beta, vcov, None, conf_level)
     return FineGrayFit(
         summary=summary,

@@ -173,7 +173,7 @@ class CoxFit:
     def _concordance(self) -> dict[str, float]:
         if self._data is None:
             raise ModelSpecError("concordance needs the numpy engine")
-        eta = self._data.X @ self.coef
+        eta = np.einsum("ij,j->i", self._data.X, self.coef)
         return concordance_counts(self._data, eta)
 
     @property
@@ -244,7 +244,7 @@ class CoxFit:
         # score of the x*g(t) block at gamma = 0
         per_group = d._gsum(d.X[: d.m] * d.wev[:, None])
         per_group -= ev["A"][:, None] * ev["S1"] - ev["B"][:, None] * ev["S1D"]
-        u2 = gt @ per_group
+        u2 = np.einsum("g,gj->j", gt, per_group)
         i11 = d.information(ev)
         i12 = d.information(ev, gt)
         i22 = d.information(ev, gt * gt)
@@ -428,7 +428,9 @@ def cox(
         raise ModelSpecError(f"formula {formula!r} has no covariates")
     # collinearity: a clear error rather than NA coefficients
     mu = X.mean(axis=0)
-    gram = X.T @ X / n - np.outer(mu, mu)
+    from cohort.survival._cox_engine import _wgram
+
+    gram = _wgram(X, np.full(n, 1.0 / n)) - np.outer(mu, mu)
     sd = np.sqrt(np.maximum(np.diag(gram), 0))
     const = np.flatnonzero(sd <= 1e-12 * np.maximum(1.0, np.abs(mu)))
     if const.size:
@@ -471,7 +473,7 @@ def cox(
         robust = cluster is not None
     if robust:
         resid = data.score_residuals(res.beta, res.ev)
-        dfb = resid @ vcov if w is None else (resid * w[:, None]) @ vcov
+        dfb = np.einsum("ij,jk->ik", resid if w is None else resid * w[:, None], vcov)
         if cluster is not None:
             cl = sub.get_column(cluster)
             nulls = cl.is_null().to_numpy()
@@ -480,7 +482,7 @@ def cox(
             codes = cl.rank("dense").to_numpy().astype(np.int64) - 1
             n_clusters = int(codes.max()) + 1
             dfb = np.stack([np.bincount(codes, weights=dfb[:, j], minlength=n_clusters) for j in range(p)], 1)
-        robust_vcov = dfb.T @ dfb
+        robust_vcov = np.einsum("ij,ik->jk", dfb, dfb)
     for m in res.messages:
         _warnings.warn(m, ConvergenceWarning, stacklevel=2)
     summary = _summary(design.names, res.beta, vcov, robust_vcov, conf_level)
