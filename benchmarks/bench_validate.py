@@ -214,6 +214,8 @@ def run(*, quick: bool) -> list[dict]:
             "baseline": "one hand-written DuckDB query", "baseline_s": round(base, 3),
             "ratio": round(ours / base, 2), "rows": n, "rules": report.summary.height,
             "findings": report.findings.height, "rows_to_quarantine": len(report.rows_to_quarantine),
+            "gx_s": round(report.timings["gx_s"], 3),
+            "row_level_s": round(report.timings["row_level_s"], 3),
             "counts_match": not mismatches, "mismatches": mismatches, "build_s": round(build_s, 1),
         })
         # GX on DuckDB vs GX on pandas, same single-table suite, at most 1M rows

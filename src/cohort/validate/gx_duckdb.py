@@ -98,11 +98,12 @@ def make_engine(con: duckdb.DuckDBPyConnection) -> sa.Engine:
     """
     from duckdb_engine import ConnectionWrapper
 
-    return sa.create_engine(
-        "duckdb:///:memory:",
-        creator=lambda: ConnectionWrapper(con.cursor()),
-        poolclass=sa.pool.StaticPool,
-    )
+    def connect() -> ConnectionWrapper:
+        cursor = con.cursor()
+        cursor.execute("set enable_progress_bar = false")  # this cursor only
+        return ConnectionWrapper(cursor)
+
+    return sa.create_engine("duckdb:///:memory:", creator=connect, poolclass=sa.pool.StaticPool)
 
 
 class DuckDBDatasource(SQLDatasource):

@@ -72,6 +72,7 @@ class ValidationReport:
     config: Mapping[str, Any] = field(default_factory=dict, repr=False)
     elapsed_s: float = 0.0
     warnings: tuple[str, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -129,6 +130,7 @@ class ValidationReport:
             "fatal_reasons": list(self.fatal_reasons),
             "warnings": list(self.warnings),
             "elapsed_s": round(self.elapsed_s, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "config": dict(self.config),
             "summary": self.summary.to_dicts(),
             "findings": findings.to_dicts(),

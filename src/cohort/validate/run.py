@@ -203,6 +203,7 @@ def validate_relation(
     schema, name = _split_relation(relation)
     relation_sql = ".".join(quote_ident(p) for p in (schema, name) if p)
     cur = con.cursor()
+    cur.execute("set enable_progress_bar = false")
     try:
         columns = _relation_columns(cur, relation_sql, relation)
         lower = {c.lower() for c in columns}
@@ -218,12 +219,15 @@ def validate_relation(
         suite = load_suites(table, suites_dirs=suites_dirs, params=params)
         _check_rules(cur, suite, columns, relation_sql)
         n_rows = cur.execute(f"select count(*) from {relation_sql}").fetchall()[0][0]
+        t_gx = time.perf_counter()
         gx_result, engine = _run_gx(con, suite, schema, name)
+        t_rows = time.perf_counter()
         try:
             findings, summary, fatal, notes = _row_level(
                 cur, suite, gx_result, engine, relation_sql)
         finally:
             engine.close()
+        t_done = time.perf_counter()
         extra_findings, extra_summary = _site_missingness(cur, relation_sql, table, config)
     finally:
         cur.close()
@@ -258,6 +262,8 @@ def validate_relation(
         summary=summary_df, fatal_reasons=tuple(fatal), gx_results=gx_result,
         config=config.to_dict(), elapsed_s=time.perf_counter() - started,
         warnings=tuple(notes),
+        timings={"setup_s": t_gx - started, "gx_s": t_rows - t_gx, "row_level_s": t_done - t_rows,
+                 "total_s": time.perf_counter() - started},
     )
 
 

@@ -213,3 +213,15 @@ def test_bad_relation_is_a_user_error(vstudy):
         validate_relation(vstudy.con, "staging.nope", "assessments", config=CFG)
     with pytest.raises(UserError, match="schema.name"):
         validate_relation(vstudy.con, "staging.x; drop table uploads", "assessments")
+
+
+def test_replacement_batch_is_not_a_duplicate_of_the_batch_it_replaces(vstudy):
+    loaded = vstudy.con.execute(
+        "select batch_id from uploads where table_name = 'assessments'").fetchall()[0][0]
+    relation, _ = vstudy.stage("assessments", [{"participant_id": "P002", "instrument": "MADRS",
+                                                "assessed_on": dt.date(2020, 5, 1)}])
+    dup = validate_relation(vstudy.con, relation, "assessments", config=CFG)
+    assert dup.findings.get_column("rule").to_list() == ["assessments.already_loaded"]
+    replacing = validate_relation(vstudy.con, relation, "assessments", config=CFG,
+                                  replaces=[loaded])
+    assert replacing.status == "pass"
