@@ -221,3 +221,45 @@ def test_replaces_and_rollback_keep_history(loaded, corpus, tmp_path):
     rollback_batch(loaded, second.batch_id)
     assert loaded.counts()["assessments"] == 0
     assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7
+
+
+def test_spss_stata_and_tsv_files_load(loaded, tmp_path):
+    import pandas as pd
+    import pyreadstat
+
+    df = pd.DataFrame({"participant_id": ["P1", "P2"], "assessed_on": ["2020-02-01", "2020-03-01"],
+                       "instrument": ["MADRS", "MoCA"], "score": [30.0, 27.0]})
+    pyreadstat.write_sav(df, str(tmp_path / "a.sav"))
+    pyreadstat.write_dta(df.assign(score=[31.0, 26.0]), str(tmp_path / "a.dta"))
+    (tmp_path / "a.tsv").write_text("participant_id\tassessed_on\tinstrument\tscore\n"
+                                    "P3\t2020-04-01\tMADRS\t12\n")
+    for name in ("a.sav", "a.dta", "a.tsv"):
+        [r] = loaded.load(tmp_path / name, table="assessments", validate=False)
+        assert r.status == "loaded" and r.rows_quarantined == 0, (name, r.message)
+    _identity(loaded)
+    assert loaded.counts()["assessments"] == 5
+
+
+def test_a_folder_loads_each_file_as_its_own_batch(loaded, corpus, tmp_path):
+    folder = tmp_path / "delivery"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"part{i}.csv").write_text(
+            f"participant_id,assessed_on,instrument,score\nP1,2020-0{i + 2}-01,MADRS,{20 + i}\n")
+    results = loaded.load(folder, table="assessments", validate=False)
+    assert [r.rows_loaded for r in results] == [1, 1, 1]
+    assert len({r.batch_id for r in results}) == 3
+
+
+def test_csv_row_order_is_kept_on_the_fast_path(loaded, tmp_path):
+    n = 120_000
+    f = tmp_path / "big.csv"
+    with f.open("w") as fh:
+        fh.write("participant_id,assessed_on,instrument,score\n")
+        for i in range(n):
+            fh.write(f"P{i},2020-01-01,MADRS,{i % 61}\n")
+    [r] = loaded.load(f, table="assessments", validate=False)
+    assert r.rows_loaded == n
+    bad = loaded.query("select count(*) as n from store.assessments where batch_id = ? "
+                       "and participant_id <> 'P' || (source_line - 2)", [r.batch_id])
+    assert bad["n"][0] == 0
