@@ -84,7 +84,10 @@ def test_bad_arguments_are_user_errors():
 
 def test_streamed_parquet_equals_in_memory(tmp_path):
     n = CHUNK_SIZE + 500
-    dirs = simulate_to_parquet(tmp_path, n_participants=n, seed=9, years=3.0)
+    calls = []
+    dirs = simulate_to_parquet(tmp_path, n_participants=n, seed=9, years=3.0,
+                               progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(CHUNK_SIZE, n), (n, n)]
     mem = simulate(n, seed=9, years=3.0)
     for t in TABLE_NAMES:
         assert len(list(dirs[t].glob("*.parquet"))) == 2

@@ -214,6 +214,7 @@ def simulate(
     start: _dt.date = _dt.date(2019, 1, 1),
     admin_end: _dt.date | None = None,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulatedCohort:
     """Simulate a multi-site long-term follow-up of ketamine therapy with known truth.
 
@@ -234,6 +235,9 @@ def simulate(
         (default ``start + years``).
     threads : int, optional
         Worker threads (default: CPU count); does not change the result.
+    progress : callable, optional
+        Called as ``progress(participants_done, n_participants)`` after each chunk
+        (e.g. to advance a rich progress bar).
 
     Returns
     -------
@@ -257,6 +261,8 @@ def simulate(
                              admin_end=admin_end, threads=threads):
         for t in TABLE_NAMES:
             parts[t].append(chunk[t])
+        if progress is not None:
+            progress(sum(p.height for p in parts["participants"]), int(n_participants))
     tables = {t: pl.concat(parts[t], rechunk=len(parts[t]) > 1 and n_participants <= 200_000)
               for t in TABLE_NAMES}
     return SimulatedCohort(
@@ -276,10 +282,13 @@ def simulate_to_parquet(
     admin_end: _dt.date | None = None,
     threads: int | None = None,
     compression: str = "zstd",
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Path]:
     """Stream a (huge) canonical cohort to Parquet, one folder per table, one file per chunk.
 
-    Memory stays bounded (a few chunks in flight). The same arguments give the
+    Memory stays bounded (a few chunks in flight; about 0.8 GB at 2 threads).
+    ``progress(participants_done, n_participants)`` is called after each chunk.
+    The same arguments give the
     same rows as :func:`simulate`. Read back with
     ``pl.scan_parquet(out_dir / "assessments" / "*.parquet")``.
 
@@ -305,9 +314,12 @@ def simulate_to_parquet(
     def write(c: int, tables: dict[str, pl.DataFrame]) -> int:
         for t in TABLE_NAMES:
             tables[t].write_parquet(dirs[t] / f"part-{c:05d}.parquet", compression=compression)
-        return c
+        return tables["participants"].height
 
-    for _ in _run_chunks(n_participants, years=years, n_sites=n_sites, seed=seed, start=start,
-                         admin_end=admin_end, threads=threads, then=write):
-        pass
+    done = 0
+    for size in _run_chunks(n_participants, years=years, n_sites=n_sites, seed=seed, start=start,
+                            admin_end=admin_end, threads=threads, then=write):
+        done += size
+        if progress is not None:
+            progress(done, int(n_participants))
     return dirs
