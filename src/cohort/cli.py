@@ -26,8 +26,9 @@ mapping_app = typer.Typer(help="Mapping specs: how a site's files map to canonic
                           no_args_is_help=True)
 app.add_typer(mapping_app, name="mapping")
 
-console = Console()
-err_console = Console(stderr=True)
+# piped output (files, CI logs) gets wide tables instead of folded cells
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[Path, typer.Option("--db", help="The study database file.",
