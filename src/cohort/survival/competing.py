@@ -462,8 +462,9 @@ def fine_gray(
         rep = np.repeat(np.arange(ci.size), counts)
         k = np.arange(rep.size) - np.repeat(np.cumsum(counts) - counts, counts)
         jidx = pos[rep] + k  # index into js of the interval end (js.size -> tmax)
-        ends = np.where(jidx < js.size, js[np.minimum(jidx, js.size - 1)], tmax)
-        starts = np.where(k == 0, Tc[rep], js[np.maximum(jidx - 1, 0)])
+        jsp = np.append(js, tmax)
+        ends = jsp[jidx]
+        starts = np.where(k == 0, Tc[rep], jsp[np.maximum(jidx - 1, 0)])
         w = _G_right(gt, G, starts) / GTm[rep]
         rows_start.append(starts)
         rows_stop.append(ends)

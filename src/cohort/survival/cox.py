@@ -296,7 +296,7 @@ class CoxFit:
 
 
 def _summary(names, coef, vcov, robust, conf_level) -> pl.DataFrame:
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         se = np.sqrt(np.diag(vcov))
         use = np.sqrt(np.diag(robust)) if robust is not None else se
     z = z_value(conf_level)
@@ -309,15 +309,16 @@ def _summary(names, coef, vcov, robust, conf_level) -> pl.DataFrame:
     }
     if robust is not None:
         cols["robust_std_error"] = use
-    cols.update(
-        {
-            "hazard_ratio": np.exp(coef),
-            "conf_low": np.exp(coef - z * use),
-            "conf_high": np.exp(coef + z * use),
-            "statistic": stat,
-            "p_value": 2 * stats.norm.sf(np.abs(stat)),
-        }
-    )
+    with np.errstate(over="ignore"):
+        cols.update(
+            {
+                "hazard_ratio": np.exp(coef),
+                "conf_low": np.exp(coef - z * use),
+                "conf_high": np.exp(coef + z * use),
+                "statistic": stat,
+                "p_value": 2 * stats.norm.sf(np.abs(stat)),
+            }
+        )
     return pl.DataFrame(cols)
 
 
