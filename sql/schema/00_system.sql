@@ -27,6 +27,7 @@ create table if not exists uploads (
     status            varchar   not null check (status in
                           ('loaded', 'rejected', 'superseded', 'rolled_back')),
     replaces          bigint,
+    ended_at          timestamp,             -- when it left force (superseded or rolled back)
     message           varchar,
     check (rows_read = rows_loaded + rows_quarantined)
 );

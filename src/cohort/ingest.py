@@ -458,7 +458,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         con.execute("begin transaction")
         try:
             if replaces is not None:
-                con.execute("update uploads set status = 'superseded' where batch_id = ?", [replaces])
+                con.execute("update uploads set status = 'superseded', ended_at = current_timestamp "
+                            "where batch_id = ?", [replaces])
             con.execute(
                 "insert into uploads (batch_id, table_name, site_id, file_name, file_path, sha256, "
                 "size_bytes, mapping, rows_read, rows_loaded, rows_quarantined, rows_warned, "
@@ -505,7 +506,8 @@ def rollback_batch(study: Study, batch: int) -> None:
     if status != "loaded":
         raise UserError(f"batch {batch} is not in force (status: {status or 'no such batch'}); "
                         "see `cohort uploads`")
-    study.con.execute("update uploads set status = 'rolled_back' where batch_id = ?", [batch])
+    study.con.execute("update uploads set status = 'rolled_back', ended_at = current_timestamp "
+                      "where batch_id = ?", [batch])
 
 
 def validate_loaded(study: Study, *, table: str | None = None) -> dict[str, ValidationReport]:

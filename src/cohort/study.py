@@ -153,6 +153,27 @@ class Study:
             for name in TABLES
         }
 
+    def as_of(self, table: str, batch: int) -> pl.DataFrame:
+        """Rows of ``table`` as they were in force right after ``batch`` was loaded.
+
+        Superseded and rolled-back batches count until the moment they left force,
+        so any past state of the study can be queried again.
+        """
+        from cohort.tables import table_columns
+
+        try:
+            table_columns(table)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        moment = scalar(self.con, "select loaded_at from uploads where batch_id = ?", [batch])
+        if moment is None:
+            raise UserError(f"no batch {batch}; see `cohort uploads`")
+        return frame(self.con, f"""
+            select t.* from store.{quote_ident(table)} t join uploads u using (batch_id)
+            where u.batch_id <= $batch and u.status <> 'rejected'
+              and (u.ended_at is null or u.ended_at > $moment)
+            order by t.batch_id, t.source_line""", {"batch": batch, "moment": moment})
+
     def uploads(self) -> pl.DataFrame:
         """All upload batches with their provenance and counts."""
         return frame(self.con, "select * exclude (mapping) from uploads order by batch_id")

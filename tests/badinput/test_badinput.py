@@ -221,6 +221,10 @@ def test_replaces_and_rollback_keep_history(loaded, corpus, tmp_path):
     rollback_batch(loaded, second.batch_id)
     assert loaded.counts()["assessments"] == 0
     assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7
+    # every past state can be asked for again
+    assert loaded.as_of("assessments", first.batch_id).height == 3
+    assert loaded.as_of("assessments", second.batch_id).height == 4
+    assert set(loaded.as_of("assessments", second.batch_id)["batch_id"]) == {second.batch_id}
 
 
 def test_spss_stata_and_tsv_files_load(loaded, tmp_path):

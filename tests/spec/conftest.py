@@ -20,8 +20,10 @@ def make_study(study):
 
     def make(*, participants=(), sessions=(), assessments=(), events=(), exits=()):
         con = study.con
-        con.execute("insert into uploads values (1, 'participants', 'S', 'spec', 'spec', ?, 0, "
-                    "null, 0, 0, 0, 0, now(), 'spec', 'loaded', null, null)", ["0" * 64])
+        con.execute("insert into uploads (batch_id, table_name, site_id, file_name, file_path, "
+                    "sha256, size_bytes, rows_read, rows_loaded, rows_quarantined, loaded_by, "
+                    "status) values (1, 'participants', 'S', 'spec', 'spec', ?, 0, 0, 0, 0, "
+                    "'spec', 'loaded')", ["0" * 64])
         _insert(con, "participants", [(pid, "S", sex, by, enrolled, dx) for pid, sex, by, enrolled, dx
                                       in participants],
                 "participant_id, site_id, sex, birth_year, enrolled_on, diagnosis")

@@ -29,7 +29,7 @@ def test_reopen_keeps_data_and_version(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     with cohort.open(path) as study:
         study.con.execute("insert into uploads values (1,'participants','S','f','f','" + "0" * 64
-                          + "',1,null,0,0,0,0,now(),'me','loaded',null,null)")
+                          + "',1,null,0,0,0,0,now(),'me','loaded',null,null,null)")
     with cohort.open(path) as study:
         assert study.schema_version == 1
         assert study.uploads().height == 1
