@@ -117,6 +117,8 @@ wjson(list(
                                 data = rossi, ties = "breslow", control = ctl)),
   rossi_strata_wexp = cox_ref(coxph(Surv(week, arrest) ~ fin + age + prio + strata(wexp),
                                     data = rossi, control = ctl)),
+  rossi_weights_robust = cox_ref(coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi,
+                                       weights = 1 + (prio %% 3) / 2, robust = TRUE, control = ctl)),
   rossi_interaction = cox_ref(coxph(Surv(week, arrest) ~ fin * age + prio, data = rossi, control = ctl)),
   veteran_celltype = cox_ref(coxph(Surv(time, status) ~ trt + karno + diagtime + age + prior + celltype,
                                    data = vet, control = ctl)),
