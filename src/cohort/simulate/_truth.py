@@ -20,8 +20,8 @@ class Site:
 
 SITES: tuple[Site, ...] = (
     Site("OSL", "oslo", 0.40, 0.75, 0.30),
-    Site("LYN", "lyon", 0.35, 0.30, 0.50),
-    Site("LDS", "leeds", 0.25, 0.50, 0.10),
+    Site("LYN", "lyon", 0.25, 0.30, 0.50),
+    Site("LDS", "leeds", 0.35, 0.50, 0.10),
 )
 
 
