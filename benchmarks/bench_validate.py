@@ -96,7 +96,10 @@ def _handwritten(con: duckdb.DuckDBPyConnection, rel: str) -> dict[str, int]:
     p as (select participant_id, min(enrolled_on) as enrolled_on from participants group by 1),
     x as (select participant_id, max(exit_date) filter (where reason = 'died') as died,
                  max(exit_date) filter (where reason <> 'died') as exited from exits group by 1),
-    d as (select *, count(*) over (partition by participant_id, instrument, assessed_on) as n_day
+    d as (select *, count(distinct coalesce(score, 'nan'::double)) over
+                 (partition by participant_id, instrument, assessed_on) as n_scores,
+                 row_number() over (partition by participant_id, instrument, assessed_on, score
+                                    order by source_line) as copy_no
           from b),
     m as (select participant_id, assessed_on, score, source_line, staged,
                  lag(score) over w as ps, lag(assessed_on) over w as pd,
@@ -120,8 +123,10 @@ def _handwritten(con: duckdb.DuckDBPyConnection, rel: str) -> dict[str, int]:
       count(*) filter (where d.assessed_on > date '{params['today']}') as future,
       count(*) filter (where d.assessed_on < date '1990-01-01') as too_early,
       count(*) filter (where {ranges}) as score_ranges,
-      count(*) filter (where d.n_day > 1 and d.participant_id is not null
+      count(*) filter (where d.n_scores > 1 and d.participant_id is not null
                        and d.instrument is not null and d.assessed_on is not null) as unique_per_day,
+      count(*) filter (where d.copy_no > 1 and d.participant_id is not null
+                       and d.instrument is not null and d.assessed_on is not null) as duplicate_record,
       count(*) filter (where d.participant_id is not null and p.participant_id is null) as orphan,
       count(*) filter (where d.assessed_on < p.enrolled_on) as before_enrolment,
       count(*) filter (where d.assessed_on > x.died) as after_death,
@@ -148,6 +153,7 @@ _OURS = {  # hand-written count -> rule ids of the suites
     "too_early": ["assessments.assessed_on.too_early"],
     "score_ranges": [f"assessments.score.range.{k}" for k in INSTRUMENTS],
     "unique_per_day": ["assessments.unique_per_day"],
+    "duplicate_record": ["assessments.duplicate_record"],
     "orphan": ["assessments.participant.orphan"],
     "before_enrolment": ["assessments.assessed_on.before_enrolment"],
     "after_death": ["assessments.assessed_on.after_death"],
