@@ -158,6 +158,7 @@ class CoxFit:
     warnings: tuple[str, ...]
     engine: str
     conf_level: float
+    strata_labels: tuple[str, ...] | None = None
     _data: CoxData | None = field(default=None, repr=False, compare=False)
     _times: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -205,6 +206,46 @@ class CoxFit:
                 "statistic": [r[1] for r in rows],
                 "df": [p] * len(rows),
                 "p_value": [float(stats.chi2.sf(r[1], p)) for r in rows],
+            }
+        )
+
+    def reference_point(self) -> np.ndarray:
+        """Covariate values of the "centered" baseline: column means, 0 for 0/1 columns (as R)."""
+        d = self._data
+        means = d.means.copy()
+        for j in range(d.p):
+            col = d.X[:, j] + d.means[j]
+            if np.all((np.abs(col) < 1e-12) | (np.abs(col - 1) < 1e-12)):
+                means[j] = 0.0
+        return means
+
+    def baseline_hazard(self, *, centered: bool = True) -> pl.DataFrame:
+        """Cumulative baseline hazard per stratum at the event times, as R's ``basehaz``.
+
+        Breslow increments for Breslow fits, Efron's for Efron fits (as R's
+        survfit.coxph). ``centered=True`` gives the hazard at :meth:`reference_point`
+        (the covariate means, 0 for 0/1 columns, as R's default); ``centered=False``
+        at covariates all zero.
+        Returns strata, time, cumulative_hazard, survival.
+        """
+        d = self._data
+        if d is None:
+            raise ModelSpecError("baseline_hazard needs the numpy engine")
+        inc = d.evaluate(self.coef, second=False)["A"]  # hazard increments at d.means
+        ref = self.reference_point() if centered else np.zeros(d.p)
+        inc = inc * float(np.exp(np.dot(ref - d.means, self.coef)))
+        gs = d.group_stratum
+        cum = np.empty_like(inc)
+        for s in np.unique(gs):
+            m = gs == s
+            cum[m] = np.cumsum(inc[m])
+        labels = self.strata_labels or ("all",)
+        return pl.DataFrame(
+            {
+                "strata": [labels[int(s)] for s in gs],
+                "time": d.group_time,
+                "cumulative_hazard": cum,
+                "survival": np.exp(-cum),
             }
         )
 
@@ -422,7 +463,7 @@ def cox(
         w = column_array(sub, weights, role="weights")
         if (w < 0).any():
             raise ModelSpecError(f"weights column {weights!r} is negative at {rows_text(w < 0)}")
-    scodes = group_codes(sub, strata, role="strata")[0] if strata is not None else None
+    scodes, slabels = group_codes(sub, strata, role="strata")[:2] if strata is not None else (None, None)
     X = design.X
     n, p = X.shape
     if p == 0:
@@ -505,6 +546,7 @@ def cox(
         warnings=tuple(warn),
         engine="numpy",
         conf_level=conf_level,
+        strata_labels=None if slabels is None else tuple(slabels),
         _data=data,
         _times=(st, stop, ev),
     )

@@ -135,6 +135,15 @@ wjson(list(
                           data = cgd, cluster = id, control = ctl), zph = FALSE)
 ), "cox")
 
+# baseline cumulative hazard at the covariate means (Efron increments for Efron fits)
+bh <- function(fit) { b <- basehaz(fit, centered = TRUE)
+  list(time = b$time, hazard = b$hazard, strata = if (is.null(b$strata)) NULL else as.character(b$strata)) }
+wjson(list(
+  rossi_efron = bh(coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, control = ctl)),
+  rossi_breslow = bh(coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, ties = "breslow", control = ctl)),
+  heart_strata = bh(coxph(Surv(start, stop, event) ~ age + year + strata(surgery), data = heart, control = ctl))
+), "basehaz")
+
 # ---- competing risks ------------------------------------------------------------
 ci <- cuminc(mg$etime, mg$event, group = mg$sex, cencode = 0)
 tp <- c(12, 60, 120, 240)

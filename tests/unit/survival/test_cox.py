@@ -164,3 +164,28 @@ def test_result_contract() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sv.cox(load_data("rossi").to_pandas(), "fin", time="week", event="arrest")
+
+
+BH = load_ref("basehaz")
+
+
+@pytest.mark.parametrize(
+    "case,data,formula,kw",
+    [
+        ("rossi_efron", "rossi", "fin + age + prio", dict(time="week", event="arrest")),
+        ("rossi_breslow", "rossi", "fin + age + prio", dict(time="week", event="arrest", ties="breslow")),
+        ("heart_strata", "heart", "age + year", dict(start="start", time="stop", event="event", strata="surgery")),
+    ],
+)
+def test_baseline_hazard_matches_basehaz(case, data, formula, kw) -> None:
+    bh = sv.cox(load_data(data), formula, **kw).baseline_hazard()
+    ref = BH[case]
+    rt = np.array(ref["time"])
+    rs = ref["strata"] or ["all"] * rt.size
+    for label in sorted(set(rs)):
+        sel = np.array([s == label for s in rs])
+        ours = bh.filter(pl.col("strata") == label.split("=")[-1] if "=" in label else pl.col("strata") == label)
+        t, h = ours["time"].to_numpy(), ours["cumulative_hazard"].to_numpy()
+        idx = np.searchsorted(t, rt[sel], side="right") - 1
+        got = np.where(idx >= 0, h[np.maximum(idx, 0)], 0.0)
+        np.testing.assert_allclose(got, np.array(ref["hazard"])[sel], rtol=1e-8, atol=1e-14)
