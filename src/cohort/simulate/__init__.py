@@ -25,8 +25,9 @@ The story (every number is a field of :class:`Truth`):
   recorded at each visit with MADRS <= 10 that follows a visit above 10.
   Hospitalisation (term "depression") and suicide attempts happen only
   within relapse episodes, on or after the onset.
-- MoCA and DSST on day 0 and every 182 (+-7) days follow linear mixed models
-  in years since enrolment and cumulative dose (g, sessions strictly before).
+- MoCA and DSST on day 0 and every 182 (+-7) days (8 % of follow-up visits
+  missed at random) follow linear mixed models in years since enrolment and
+  cumulative dose (g, sessions strictly before).
 - Harms: ketamine use disorder (at most once), non-prescribed use (Poisson),
   adverse events "dissociation" and "hypertension" on session days,
   "cystitis" with a rate rising with cumulative dose (at most one adverse

@@ -261,7 +261,7 @@ def generate_chunk(
     c_p, c_j = _within(n_cog)
     cj = truth.cognition_jitter_days
     c_day = c_j * truth.cognition_every_days + np.where(c_j > 0, rng.integers(-cj, cj + 1, c_p.size), 0)
-    keep = c_day < exit_off[c_p]
+    keep = (c_day < exit_off[c_p]) & ((c_j == 0) | (rng.random(c_p.size) >= truth.p_missed_cognition_visit))
     c_p, c_day = c_p[keep], c_day[keep]
     c_years = c_day / 365.25
     c_cum = cum_dose_g(c_p, c_day)

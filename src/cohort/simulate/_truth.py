@@ -58,7 +58,9 @@ class Truth:
     ``e ~ N(0, sd_resid)``, rounded to an integer and clamped to the range.
     ``years_ij`` is (assessed_on - enrolled_on) / 365.25 and
     ``cumulative_dose_g_ij`` the sum of ``dose_mg`` of sessions strictly
-    before ``assessed_on``, / 1000.
+    before ``assessed_on``, / 1000. Visits on day 0 and every
+    ``cognition_every_days`` (+- ``cognition_jitter_days``); each follow-up visit
+    is missed completely at random with probability ``p_missed_cognition_visit``.
 
     Harms (``harm_rates``): per person-year unless the key ends in
     ``_per_session``; cystitis has rate
@@ -102,6 +104,7 @@ class Truth:
     }))
     cognition_every_days: int = 182
     cognition_jitter_days: int = 7
+    p_missed_cognition_visit: float = 0.08  # follow-up cognition visits missed at random (MCAR)
     induction_days: tuple[int, ...] = (0, 3, 7, 10, 14, 17, 21, 24)
     maintenance_start_day: int = 28
     maintenance_interval_days: MappingProxyType = field(default_factory=lambda: _frozen(
