@@ -55,9 +55,10 @@ def _subjects(n: int, seed: int) -> pl.DataFrame:
 
 
 def _intervals(n_rows: int, seed: int, per: int = 4) -> pl.DataFrame:
-    """Subjects split into ``per`` intervals with a covariate that changes between them."""
+    """About ``n_rows`` (start, stop] rows: subjects split into ``per`` intervals with a
+    covariate that changes between them (an event ends a subject's follow-up)."""
     rng = np.random.default_rng(seed)
-    n = n_rows // per
+    n = int(n_rows / per / 0.66) + 1  # about 2/3 of the planned rows survive the events
     base = rng.normal(size=(n, 4))
     cuts = np.sort(rng.uniform(0, 2.0, size=(n, per - 1)), axis=1)
     start = np.hstack([np.zeros((n, 1)), cuts])
@@ -90,7 +91,9 @@ def _intervals(n_rows: int, seed: int, per: int = 4) -> pl.DataFrame:
             "x4": tv.ravel()[m],
         }
     )
-    return df.filter(pl.col("stop") > pl.col("start"))
+    df = df.filter(pl.col("stop") > pl.col("start"))
+    last_id = df["id"][min(n_rows, df.height) - 1]
+    return df.filter(pl.col("id") < last_id)
 
 
 def _time(fn, reps: int) -> tuple[float, object]:

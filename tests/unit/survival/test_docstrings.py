@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["kaplan_meier", "logrank", "cox", "competing", "rates", "plots"]
+MODULES = ["__init__", "kaplan_meier", "logrank", "cox", "competing", "rates", "plots"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -15,6 +15,6 @@ def test_docstring_examples(name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    mod = importlib.import_module(f"cohort.survival.{name}")
+    mod = importlib.import_module("cohort.survival" if name == "__init__" else f"cohort.survival.{name}")
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0
