@@ -107,17 +107,27 @@ def load(
 @user_errors
 def validate(
     db: DbOption = Path("study.duckdb"),
-    table: Annotated[str | None, typer.Option(help="Only this table (default: all).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Only the rows of this batch.")] = None,
+    table: Annotated[str | None, typer.Option(help="Only this table.")] = None,
+    all_tables: Annotated[bool, typer.Option("--all", help="Every table (the default).")] = False,
     out: Annotated[Path | None, typer.Option(help="Folder for Data Docs HTML and JSON.")] = None,
 ) -> None:
-    """Validate the rows in force; exit 0 pass, 1 errors, 2 fatal."""
+    """Validate loaded rows; exit 0 pass, 1 errors, 2 fatal."""
     import cohort
 
+    if all_tables and (batch is not None or table is not None):
+        raise UserError("--all validates every table: leave out --batch and --table")
     with cohort.open(db, create=False) as study:
-        reports = study.validate(table=table)
+        reports = study.validate(table=table, batch=batch)
     worst = EXIT_OK
     for name, report in reports.items():
-        console.print(_frame_table(report.summary, title=f"{name}: {report.status}"))
+        failing = report.summary.filter(report.summary["n_failing"] > 0)
+        if failing.height:
+            console.print(_frame_table(
+                failing.select("rule", "severity", "column", "n_failing", "examples", "message"),
+                title=f"{name}: {report.status} ({report.summary.height} rules)"))
+        else:
+            console.print(f"{name}: all {report.summary.height} rules pass", highlight=False)
         if out is not None:
             report.write_json(out / f"validation_{name}.json")
             report.write_data_docs(out / f"data_docs_{name}")

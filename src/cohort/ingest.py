@@ -510,23 +510,32 @@ def rollback_batch(study: Study, batch: int) -> None:
                       "where batch_id = ?", [batch])
 
 
-def validate_loaded(study: Study, *, table: str | None = None) -> dict[str, ValidationReport]:
-    """Validate the rows in force of ``table`` (default: every table)."""
+def validate_loaded(study: Study, *, table: str | None = None,
+                    batch: int | None = None) -> dict[str, ValidationReport]:
+    """Validate rows already loaded: one batch, one table, or every table (rows in force)."""
     from cohort.tables import TABLES
     from cohort.validate import ValidationConfig, validate_relation
 
+    where = "u.status = 'loaded'"
+    params: list[Any] = []
+    if batch is not None:
+        batch_table = scalar(study.con, "select table_name from uploads where batch_id = ?", [batch])
+        if batch_table is None:
+            raise UserError(f"no batch {batch}; see `cohort uploads`")
+        if table is not None and table != batch_table:
+            raise UserError(f"batch {batch} holds {batch_table}, not {table}")
+        table, where, params = batch_table, "u.batch_id = ?", [batch]
     names = [table] if table else list(TABLES)
     reports = {}
     for name in names:
         table_columns(name)
         view = f"staging.inforce_{name}"
         study.con.execute(
-            f"create or replace view {view} as select t.* from store.{name} t "
-            "join uploads u using (batch_id) where u.status = 'loaded'")
+            f"create or replace table {view} as select t.* from store.{name} t "
+            f"join uploads u using (batch_id) where {where}", params)
         try:
             reports[name] = validate_relation(study.con, relation=view, table=name,
                                               config=ValidationConfig())
         finally:
-            study.con.execute(f"drop view if exists {view}")
+            study.con.execute(f"drop table if exists {view}")
     return reports
-

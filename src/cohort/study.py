@@ -209,11 +209,12 @@ class Study:
             replaces=replaces, loaded_by=loaded_by, validate=validate,
         )
 
-    def validate(self, *, table: str | None = None) -> dict[str, ValidationReport]:
-        """Validate the rows in force of one table (or all) with the study suites."""
+    def validate(self, *, table: str | None = None,
+                 batch: int | None = None) -> dict[str, ValidationReport]:
+        """Validate loaded rows with the study suites: one batch, one table, or all in force."""
         from cohort.ingest import validate_loaded
 
-        return validate_loaded(self, table=table)
+        return validate_loaded(self, table=table, batch=batch)
 
     def derive(self, name: str, **params: Any) -> pl.DataFrame:
         """Run the derivation ``sql/derive/<name>.sql`` with bound parameters."""

@@ -100,3 +100,27 @@ def test_mapping_suggest_drafts_a_spec(tmp_path: Path) -> None:
     assert 'participant_id = "patient"' in text and 'assessed_on = "visit_date"' in text
     assert 'score = "value"' in text and '"moca" = "?"' in text
     assert 'columns = ["initials"]' in text
+
+
+def test_validate_gates_a_pipeline_with_its_exit_code(tmp_path: Path, corpus: Path) -> None:
+    import cohort
+
+    db = tmp_path / "s.duckdb"
+    with cohort.open(db) as study:
+        study.load(corpus / "participants.csv", site="S1", table="participants")
+        [ok] = study.load(corpus / "assessments_ok.csv", table="assessments")
+        more = tmp_path / "more.csv"
+        more.write_text("participant_id,assessed_on,instrument,score\n"
+                        + "".join(f"P3,2021-01-{d:02d},MADRS,{d}\n" for d in range(1, 11)))
+        study.load(more, table="assessments")
+        orphan = tmp_path / "orphans.csv"
+        orphan.write_text("participant_id,assessed_on,instrument,score\nNOBODY,2020-02-01,MADRS,30\n")
+        [bad] = study.load(orphan, table="assessments", validate=False)  # slipped past the rules
+    clean = run("validate", "--db", str(db), "--batch", str(ok.batch_id), "--out", str(tmp_path / "v"))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert (tmp_path / "v" / "validation_assessments.json").exists()
+    dirty = run("validate", "--db", str(db), "--table", "assessments")
+    assert dirty.returncode == 1, dirty.stdout + dirty.stderr
+    assert "orphan" in dirty.stdout
+    wrong = run("validate", "--db", str(db), "--batch", str(bad.batch_id), "--table", "exits")
+    assert wrong.returncode == 3 and "holds assessments, not exits" in wrong.stderr
