@@ -86,9 +86,10 @@ def load(
     """Load site files into the study database (one batch per file)."""
     import cohort
 
-    with cohort.open(db) as study:
+    with cohort.open(db) as study, console.status("loading ...") as status:
+        study.con.execute("set enable_progress_bar = ?", [console.is_terminal])
         results = study.load([str(f) for f in files], site=site, table=table, mapping=mapping,
-                             replaces=replaces)
+                             replaces=replaces, progress=lambda msg: status.update(msg))
     worst = EXIT_OK
     for r in results:
         colour = {"loaded": "green", "skipped": "yellow", "rejected": "red"}[r.status]

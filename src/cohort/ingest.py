@@ -27,6 +27,7 @@ from __future__ import annotations
 import getpass
 import glob as globlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -282,6 +283,7 @@ def load_files(
     replaces: int | None = None,
     loaded_by: str | None = None,
     validate: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[LoadResult]:
     """Load one or more site files into ``table``; one batch per file.
 
@@ -307,6 +309,8 @@ def load_files(
     validate
         Run the study's validation suites on the batch (default). Without,
         only coercion (types, required values, allowed values) guards the load.
+    progress
+        Called with a short message as each file moves from stage to stage.
     """
     try:
         table_columns(table)
@@ -321,7 +325,7 @@ def load_files(
     who = loaded_by or _user()
     return [
         _load_one(study, f, table=table, spec=spec, site_id=site_id, replaces=replaces,
-                  loaded_by=who, validate=validate)
+                  loaded_by=who, validate=validate, progress=progress or (lambda _: None))
         for f in files
     ]
 
@@ -335,7 +339,7 @@ def _user() -> str:
 
 def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
               site_id: str | None, replaces: int | None, loaded_by: str,
-              validate: bool) -> LoadResult:
+              validate: bool, progress: Callable[[str], None]) -> LoadResult:
     from cohort.validate import ValidationConfig, validate_relation
 
     con = study.con
@@ -361,6 +365,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
     from cohort.mapping import ReadOptions
 
     try:
+        progress(f"{path.name}: reading")
         header, rows_read = stage_raw(con, src, read=read or ReadOptions(),
                                       sheet=spec.for_table(table).sheet if spec else None,
                                       target=raw)
@@ -371,6 +376,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path))
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
+        progress(f"{path.name}: {rows_read:,} rows read; coercing")
         _coerce(con, tm, src, raw=raw, coerced=coerced, errors=errors,
                 decimal_comma=(read.decimal_comma if read else False))
         values = ", ".join(f"{_v(c.name)} as {quote_ident(c.name)}" for c in table_columns(table))
@@ -380,6 +386,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             f"{int(batch)}::bigint as batch_id from {coerced} "
             f"where source_line not in (select source_line from {errors})")
         config = ValidationConfig()
+        progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
         report = validate_relation(con, relation=staged, table=table, config=config) \
             if validate else None
         kept = [h for h in header if h not in identifiers]

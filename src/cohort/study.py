@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -197,6 +198,7 @@ class Study:
         replaces: int | None = None,
         loaded_by: str | None = None,
         validate: bool = True,
+        progress: Callable[[str], None] | None = None,
     ) -> list[LoadResult]:
         """Load site files into ``table``: stage, coerce, validate, promote.
 
@@ -206,7 +208,7 @@ class Study:
 
         return load_files(
             self, paths, site=site, table=table, mapping=mapping,
-            replaces=replaces, loaded_by=loaded_by, validate=validate,
+            replaces=replaces, loaded_by=loaded_by, validate=validate, progress=progress,
         )
 
     def validate(self, *, table: str | None = None,
