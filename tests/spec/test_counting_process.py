@@ -156,3 +156,81 @@ def test_matches_r_tmerge(study, recurrent, file):
                        for x, y in zip(a, b, strict=True)), col
         else:
             assert a == b, col
+
+
+# --- diagnostics ---------------------------------------------------------------------------------
+
+def diagnostics(study, **params):
+    out = study.derive("counting_process_diagnostics", **params)
+    return {(s, c): (n, k, ex) for s, c, n, k, ex in out.rows()}
+
+
+def test_diagnostics_report_drops_ties_and_changes_at_the_event(make_study):
+    study = make_study(
+        participants=people("a", "no_follow_up", "no_sessions"),
+        sessions=[iv("a", 0), iv("a", 20), iv("a", 20), iv("a", 30), iv("a", 45),
+                  iv("no_follow_up", 0)],
+        assessments=[("a", day(-3), "MADRS", 30), ("a", day(30), "MADRS", 25)],
+        events=[("a", day(0), "relapse"), ("a", day(30), "relapse"), ("a", day(30), "relapse"),
+                ("a", day(40), "relapse")],
+        exits=[("no_follow_up", day(0), "withdrew"), ("a", day(60), "completed")],
+    )
+    got = diagnostics(study, admin_end="2021-01-01", window_days=30)
+    assert got["participants", "in the participants table"][:2] == (3, 3)
+    assert got["participants", "dropped: no origin"] == (1, 1, ["no_sessions"])
+    assert got["participants", "dropped: no follow-up after the origin"] == (1, 1, ["no_follow_up"])
+    assert got["participants", "kept"] == (1, 1, ["a"])
+    assert got["intervals", "intervals"][0] == 2          # (0, 20], (20, 30]
+    for check in ("start >= stop", "overlapping the previous interval",
+                  "gap after the previous interval"):
+        assert got["intervals", check][0] == 0
+    assert got["intervals", "events flagged"][0] == 1
+    assert got["event", "on the origin day"][0] == 1      # ignored: no zero-length interval
+    assert got["event", "at the end of follow-up"][0] == 2  # recorded twice, counted once
+    assert got["event", "tied: same day as another record"][0] == 2
+    assert got["event", "after the end of follow-up"][0] == 1
+    assert got["session", "tied: same day as another record"][0] == 2
+    assert got["session", "on an event day"][0] == 1      # holds after the event
+    assert got["session", "after the first event"][0] == 1
+    assert got["session", "participant left out"] == (1, 1, ["no_follow_up"])
+    assert got["MADRS", "before the origin"][0] == 1      # history: the first value
+    assert got["MADRS", "on an event day"][0] == 1
+    # day 0 leaves the 30-day window on day 30, the end; the others after it
+    assert got["session leaves window", "at the end of follow-up"][0] == 1
+    assert got["session leaves window", "after the end of follow-up"][0] == 4
+
+
+def test_diagnostics_agree_with_r_tmerge_counts(study):
+    load_reference_inputs(study)
+    meta = json.loads((REF / "tcount.json").read_text())
+    for mode, recurrent, file in (("single", False, "counting_process.csv"),
+                                  ("recurrent", True, "counting_process_recurrent.csv")):
+        got = diagnostics(study, admin_end=meta["admin_end"], recurrent=recurrent)
+        ref = pl.read_csv(REF / file, null_values="NA", infer_schema_length=None)
+        assert got["intervals", "intervals"][0] == ref.height
+        assert got["intervals", "events flagged"][0] == ref["event"].sum()
+        # R was given the counted events and every MADRS; tmerge's tcount places them
+        madrs, event = meta[mode]["latest_madrs"], meta[mode]["event"]
+        assert got["MADRS", "before the origin"][0] == madrs["early"]
+        assert got["MADRS", "on the origin day"][0] == madrs["leading"]
+        assert got["MADRS", "during follow-up"][0] == madrs["within"] + madrs["boundary"]
+        assert got["MADRS", "at the end of follow-up"][0] == madrs["trailing"]
+        assert got["MADRS", "after the end of follow-up"][0] == madrs["late"]
+        assert got["MADRS", "tied: same day as another record"][0] == madrs["tied"]
+        assert (got["event", "during follow-up"][0] + got["event", "at the end of follow-up"][0]
+                == event["within"] + event["boundary"] + event["trailing"])
+
+
+def test_diagnostics_share_the_interval_construction_with_counting_process():
+    from cohort.derive import derivations
+
+    d = derivations()
+
+    def shared(name):
+        sql = d[name].sql
+        begin = sql.index("shared with counting_process")
+        end = sql.index("shared with counting_process", begin + 1)
+        return sql[sql.index("\n", begin):end]
+
+    assert shared("counting_process") == shared("counting_process_diagnostics")
+    assert d["counting_process"].parameters == d["counting_process_diagnostics"].parameters
