@@ -203,6 +203,7 @@ def run(*, quick: bool) -> list[dict]:
         rel = _build(path, n)
         build_s = time.perf_counter() - t0
         con = duckdb.connect(str(path))
+        con.execute("set enable_progress_bar = false")
         cfg = ValidationConfig(today=TODAY, fatal_error_fraction=1.0)
         validate_relation(con, rel, "assessments", config=cfg)  # warm-up (imports, GX registry)
         gc.collect()
