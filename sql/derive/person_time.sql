@@ -1,0 +1,165 @@
+-- person_time: person-years at risk and event counts by stratum, for incidence rates:
+-- age band, sex, site, exposure level (cumulative dose band) and calendar year.
+-- Follow-up from the origin to the first event (of $event_type) or censoring, as in
+-- time_to_event, is split like Stata's stsplit or R's Epi::splitLexis at calendar-year
+-- boundaries, at changes of age band and at changes of exposure band. Time is counted
+-- in days at risk: the days after the origin up to and including the end, so an
+-- event (on the end day) falls in the stratum of its own day. Age in a calendar year
+-- is the year minus the birth year (only the birth year is known), so age bands change
+-- on 1 January. A session on day d raises the cumulative dose from day d + 1 on. Bands
+-- of cumulative dose (grams) are cut at $dose_bands_g: '<1 g', '1-<2 g', ..., '>=5 g'.
+-- Participants without an origin or without follow-up after it contribute nothing.
+--
+-- param: event_type     varchar  = 'relapse'       -- an events.event_type, or 'death'
+-- param: origin         varchar  = 'first_session' -- 'first_session' or 'enrolment'
+-- param: admin_end      date     = null            -- null: the last date recorded in the study
+-- param: age_band_years integer  = 10              -- width of the age bands
+-- param: dose_bands_g   double[] = [1, 2, 5]       -- cut points of cumulative dose, grams, increasing
+with
+study_end as (
+    select coalesce($admin_end::date, greatest(
+        (select max(session_date) from treatment_sessions),
+        (select max(assessed_on) from assessments),
+        (select max(event_date) from events),
+        (select max(exit_date) from exits))) as admin_end
+),
+first_session as (
+    select participant_id, min(session_date) as first_session
+    from treatment_sessions
+    group by participant_id
+),
+origins as (
+    select p.participant_id, p.site_id, p.sex, p.birth_year,
+           case $origin::varchar
+               when 'enrolment' then p.enrolled_on
+               when 'first_session' then fs.first_session
+           end as origin_date
+    from participants p
+    left join first_session fs using (participant_id)
+),
+exit_of as (
+    select participant_id, min(exit_date) as exit_date
+    from exits
+    group by participant_id
+),
+last_contact as (
+    select participant_id, max(d) as last_contact
+    from (
+        select participant_id, session_date as d from treatment_sessions
+        union all select participant_id, assessed_on from assessments
+        union all select participant_id, event_date from events
+    )
+    group by participant_id
+),
+candidate_events as (
+    select participant_id, event_date
+    from events
+    where event_type = $event_type::varchar
+    union all
+    select participant_id, exit_date
+    from exits
+    where $event_type::varchar = 'death' and reason = 'died'
+),
+windows as (
+    select o.*,
+           least(coalesce(x.exit_date, lc.last_contact, o.origin_date), se.admin_end) as censor_date
+    from origins o
+    cross join study_end se
+    left join exit_of x using (participant_id)
+    left join last_contact lc using (participant_id)
+    where o.origin_date is not null
+),
+first_event as (
+    select w.participant_id, min(e.event_date) as event_date
+    from windows w
+    join candidate_events e using (participant_id)
+    where e.event_date > w.origin_date and e.event_date <= w.censor_date
+    group by w.participant_id
+),
+follow_up as (
+    select w.participant_id, w.site_id, w.sex, w.birth_year, w.origin_date,
+           coalesce(f.event_date, w.censor_date)   as end_date,
+           (f.event_date is not null)::integer     as had_event
+    from windows w
+    left join first_event f using (participant_id)
+    where coalesce(f.event_date, w.censor_date) > w.origin_date
+),
+bands as (
+    select i as band, ($dose_bands_g::double[])[i] as cut_g
+    from range(1, len($dose_bands_g::double[]) + 1) t(i)
+),
+cumulative as (
+    select s.participant_id, s.session_date as day,
+           sum(s.dose_mg) over (partition by s.participant_id order by s.session_date
+                                range between unbounded preceding and current row) / 1000.0 as dose_g
+    from treatment_sessions s
+    join follow_up f using (participant_id)
+    where s.session_date < f.end_date
+),
+crossings as (
+    -- the day each participant's cumulative dose first reaches each cut point
+    select c.participant_id, b.band, min(c.day) as day
+    from cumulative c
+    join bands b on c.dose_g >= b.cut_g
+    group by c.participant_id, b.band
+),
+cuts as (
+    select participant_id, day, count(*) as bands_crossed from crossings group by participant_id, day
+    union all
+    select participant_id, make_date(y, 12, 31), 0
+    from (select participant_id, origin_date, end_date,
+                 unnest(generate_series(year(origin_date), year(end_date) - 1)) as y
+          from follow_up)
+    where make_date(y, 12, 31) > origin_date
+    union all
+    select participant_id, origin_date, 0 from follow_up
+    union all
+    select participant_id, end_date, 0 from follow_up
+),
+by_day as (
+    select participant_id, day, sum(bands_crossed) as bands_crossed
+    from cuts
+    group by participant_id, day
+),
+segments as (
+    select participant_id, day as start_date,
+           lead(day) over w               as stop_date,
+           (sum(bands_crossed) over w)::integer as exposure_band
+    from by_day
+    window w as (partition by participant_id order by day
+                 rows between unbounded preceding and current row)
+),
+split as (
+    select s.participant_id, f.site_id, f.sex, s.exposure_band,
+           year(s.start_date + 1)                                  as calendar_year,
+           year(s.start_date + 1) - f.birth_year                   as age,
+           date_diff('day', s.start_date, s.stop_date)              as days,
+           (f.had_event = 1 and s.stop_date = f.end_date)::integer  as event
+    from segments s
+    join follow_up f using (participant_id)
+    where s.start_date >= f.origin_date and s.start_date < f.end_date
+),
+strata as (
+    select floor(age / $age_band_years::integer)::integer * $age_band_years::integer as age_from,
+           sex, site_id, exposure_band, calendar_year,
+           sum(days)::bigint as person_days, sum(event)::bigint as events,
+           count(distinct participant_id) as participants
+    from split
+    group by all
+)
+select age_from || '-' || (age_from + $age_band_years::integer - 1)             as age_band,
+       sex, site_id,
+       case
+           when len($dose_bands_g::double[]) = 0 then 'all'
+           when exposure_band = 0
+               then '<' || printf('%g', ($dose_bands_g::double[])[1]) || ' g'
+           when exposure_band = len($dose_bands_g::double[])
+               then '>=' || printf('%g', ($dose_bands_g::double[])[exposure_band]) || ' g'
+           else printf('%g', ($dose_bands_g::double[])[exposure_band]) || '-<'
+                || printf('%g', ($dose_bands_g::double[])[exposure_band + 1]) || ' g'
+       end                                                                          as exposure_band,
+       exposure_band                                                                as exposure_level,
+       calendar_year, person_days, person_days / 365.25 as person_years, events, participants,
+       1000.0 * events / (person_days / 365.25)                                     as rate_per_1000_py
+from strata
+order by age_from, sex, site_id, exposure_level, calendar_year
