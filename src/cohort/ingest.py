@@ -387,8 +387,9 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             f"where source_line not in (select source_line from {errors})")
         config = ValidationConfig()
         progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
-        report = validate_relation(con, relation=staged, table=table, config=config) \
-            if validate else None
+        report = validate_relation(
+            con, relation=staged, table=table, config=config,
+            replaces=() if replaces is None else (replaces,)) if validate else None
         kept = [h for h in header if h not in identifiers]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
                         header=kept, rows_read=rows_read, raw=raw, staged=staged, errors=errors,

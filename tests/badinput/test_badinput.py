@@ -267,3 +267,15 @@ def test_csv_row_order_is_kept_on_the_fast_path(loaded, tmp_path):
     bad = loaded.query("select count(*) as n from store.assessments where batch_id = ? "
                        "and participant_id <> 'P' || (source_line - 2)", [r.batch_id])
     assert bad["n"][0] == 0
+
+
+def test_a_corrected_redelivery_is_not_a_duplicate_of_what_it_replaces(loaded, corpus, tmp_path):
+    [first] = loaded.load(corpus / "assessments_ok.csv", table="assessments")
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text((corpus / "assessments_ok.csv").read_text().replace("P2,2020-03-01,MoCA,27",
+                                                                         "P2,2020-03-01,MoCA,28"))
+    [dup] = loaded.load(fixed, table="assessments")          # without --replaces: duplicates
+    assert dup.status == "rejected"
+    [second] = loaded.load(fixed, table="assessments", replaces=first.batch_id)
+    assert (second.status, second.rows_loaded) == ("loaded", 3)
+    assert loaded.table("assessments")["score"].sort().to_list() == [12.0, 28.0, 30.0]
