@@ -385,10 +385,11 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             f"select source_line, {values}, "
             f"{int(batch)}::bigint as batch_id from {coerced} "
             f"where source_line not in (select source_line from {errors})")
-        config = ValidationConfig()
+        options = study.validation_options() if validate else {"config": ValidationConfig()}
+        config = options["config"]
         progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
         report = validate_relation(
-            con, relation=staged, table=table, config=config,
+            con, relation=staged, table=table, **options,
             replaces=() if replaces is None else (replaces,)) if validate else None
         kept = [h for h in header if h not in identifiers]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
@@ -522,7 +523,7 @@ def validate_loaded(study: Study, *, table: str | None = None,
                     batch: int | None = None) -> dict[str, ValidationReport]:
     """Validate rows already loaded: one batch, one table, or every table (rows in force)."""
     from cohort.tables import TABLES
-    from cohort.validate import ValidationConfig, validate_relation
+    from cohort.validate import validate_relation
 
     where = "u.status = 'loaded'"
     params: list[Any] = []
@@ -543,7 +544,7 @@ def validate_loaded(study: Study, *, table: str | None = None,
             f"join uploads u using (batch_id) where {where}", params)
         try:
             reports[name] = validate_relation(study.con, relation=view, table=name,
-                                              config=ValidationConfig())
+                                              **study.validation_options())
         finally:
             study.con.execute(f"drop table if exists {view}")
     return reports

@@ -112,6 +112,26 @@ class Study:
     def schema_version(self) -> int:
         return int(scalar(self.con, "select max(version) from schema_version"))
 
+    # -- study settings beside the database -----------------------------------
+    @property
+    def settings_file(self) -> Path:
+        """``cohort.toml`` beside the study file: per-study settings (``[validation]``)."""
+        return self.path.parent / "cohort.toml"
+
+    @property
+    def suites_dir(self) -> Path:
+        """``expectations/`` beside the study file: the study's own validation suites."""
+        return self.path.parent / "expectations"
+
+    def validation_options(self) -> dict[str, Any]:
+        """Config and extra suite folders for :func:`cohort.validate.validate_relation`."""
+        from cohort.validate import ValidationConfig
+
+        config = (ValidationConfig.from_toml(self.settings_file) if self.settings_file.is_file()
+                  else ValidationConfig())
+        dirs = [self.suites_dir] if self.suites_dir.is_dir() else None
+        return {"config": config, "suites_dirs": dirs}
+
     # -- context management -------------------------------------------------
     def close(self) -> None:
         self.con.close()

@@ -279,3 +279,19 @@ def test_a_corrected_redelivery_is_not_a_duplicate_of_what_it_replaces(loaded, c
     [second] = loaded.load(fixed, table="assessments", replaces=first.batch_id)
     assert (second.status, second.rows_loaded) == ("loaded", 3)
     assert loaded.table("assessments")["score"].sort().to_list() == [12.0, 28.0, 30.0]
+
+
+def test_study_settings_and_suites_beside_the_database(loaded, corpus, tmp_path):
+    folder = loaded.path.parent
+    (folder / "cohort.toml").write_text("[validation]\nfatal_error_fraction = 0.9\n")
+    (folder / "expectations").mkdir()
+    (folder / "expectations" / "assessments.study.json").write_text('''{
+      "name": "study_rules", "meta": {"cohort": {"table": "assessments"}},
+      "expectations": [{"type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "score", "min_value": 0, "max_value": 25},
+        "meta": {"rule": "study.madrs.cap", "severity": "error",
+                 "message": "This study caps scores at 25."}}]}''')
+    [r] = loaded.load(corpus / "assessments_ok.csv", table="assessments")
+    # 2 of 3 rows break the study's own rule; the study allows up to 90% before rejecting
+    assert (r.status, r.rows_loaded, r.rows_quarantined) == ("loaded", 1, 2)
+    assert set(loaded.quarantine(batch=r.batch_id)["rule"]) == {"study.madrs.cap"}
