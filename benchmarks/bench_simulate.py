@@ -11,6 +11,7 @@ Each case runs in a fresh process (so its peak resident memory is its own).
 
 from __future__ import annotations
 
+import os
 import resource
 import tempfile
 import time
@@ -23,14 +24,20 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _generate(n: int) -> dict:
     from cohort.simulate import iter_chunks
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     rows = 0
     for chunk in iter_chunks(n, seed=1):
         rows += sum(df.height for df in chunk.values())
     ours = time.perf_counter() - t0
+    cpu = _cpu_s() - c0
     peak = _peak_mb()
 
     import numpy as np
@@ -45,11 +52,11 @@ def _generate(n: int) -> dict:
     base = time.perf_counter() - t0
     return {"case": f"generate_{n}", "ours_s": ours, "baseline": "numpy_standard_normal_same_rows",
             "baseline_s": base, "ratio": ours / base, "participants_per_s": n / ours,
-            "rows": rows, "rows_per_s": rows / ours, "peak_rss_mb": peak}
+            "rows": rows, "rows_per_s": rows / ours, "cpu_s": cpu, "peak_rss_mb": peak,
+            "load_avg_1min": os.getloadavg()[0]}
 
 
 def _to_parquet(n: int) -> dict:
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     from cohort.simulate import CHUNK_SIZE, iter_chunks, simulate_to_parquet
