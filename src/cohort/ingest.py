@@ -127,19 +127,18 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     v = _text(quote_ident(cm.source))
     if cm.pseudonymise:
         v = f"cohort_pseudonymise({v})"
+    if cm.recode:  # site codes to canonical values, before any typing
+        cases = " ".join(f"when {sql.bind(k)} then {sql.bind(t)}" for k, t in cm.recode)
+        v = f"coalesce(case {v} {cases} end, {v})"
     dtype = col.dtype
     if dtype == pl.String:
-        expr = v
-        if cm.recode:
-            cases = " ".join(f"when {sql.bind(k)} then {sql.bind(t)}" for k, t in cm.recode)
-            expr = f"coalesce(case {v} {cases} end, {v})"
         if col.allowed:  # the allowed spelling whatever the case the site used
             cases = " ".join(f"when {sql.bind(a.lower())} then {sql.bind(a)}" for a in col.allowed)
-            expr = f"coalesce(case lower({expr}) {cases} end, {expr})"
-        return expr
+            return f"coalesce(case lower({v}) {cases} end, {v})"
+        return v
     if dtype == pl.Boolean:
-        return (f"case when lower({v}) in (select unnest({sql.bind(_TRUE)}::varchar[])) then true "
-                f"when lower({v}) in (select unnest({sql.bind(_FALSE)}::varchar[])) then false end")
+        return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "
+                f"when list_contains({sql.bind(_FALSE)}::varchar[], lower({v})) then false end")
     if dtype == pl.Date:
         # ISO dates (and date-times, as spreadsheets give them) are always understood
         parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"

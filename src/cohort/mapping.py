@@ -147,7 +147,8 @@ def _column_map(table: str, canonical: str, spec: Any, where: str, read: ReadOpt
         canonical,
         source=spec.get("from"),
         constant=spec.get("value"),
-        recode=tuple((str(k).strip(), str(v)) for k, v in recode.items()),
+        recode=tuple((str(k).strip(), str(v).lower() if isinstance(v, bool) else str(v))
+                     for k, v in recode.items()),
         date_format=spec.get("date_format", read.date_format),
         unit=unit,
         thousands=spec.get("thousands", read.thousands),

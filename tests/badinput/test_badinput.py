@@ -295,3 +295,24 @@ def test_study_settings_and_suites_beside_the_database(loaded, corpus, tmp_path)
     # 2 of 3 rows break the study's own rule; the study allows up to 90% before rejecting
     assert (r.status, r.rows_loaded, r.rows_quarantined) == ("loaded", 1, 2)
     assert set(loaded.quarantine(batch=r.batch_id)["rule"]) == {"study.madrs.cap"}
+
+
+def test_recodes_apply_to_every_type(study, tmp_path):
+    f = tmp_path / "p.csv"
+    f.write_text("pid,kjonn,aar,dato,dx,ad\n" + "".join(
+        f"P{i},K,1980,2020-01-0{i},depr,{'ja' if i % 2 else 'nei'}\n" for i in range(1, 6)))
+    spec = tmp_path / "m.toml"
+    spec.write_text('''site_id = "S"
+[tables.participants.columns]
+participant_id = "pid"
+sex = { from = "kjonn", recode = { K = "female", M = "male" } }
+birth_year = "aar"
+enrolled_on = "dato"
+diagnosis = { from = "dx", recode = { depr = "MDD" } }
+concomitant_antidepressant = { from = "ad", recode = { ja = true, nei = false } }
+''')
+    [r] = study.load(f, table="participants", mapping=spec, validate=False)
+    assert r.rows_loaded == 5
+    got = study.table("participants").sort("participant_id")
+    assert got["concomitant_antidepressant"].to_list() == [True, False, True, False, True]
+    assert set(got["sex"]) == {"female"} and set(got["diagnosis"]) == {"MDD"}
