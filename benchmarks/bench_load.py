@@ -17,14 +17,15 @@ import polars as pl
 _CHILD = r"""
 import json, resource, sys, time
 mode, csv, db = sys.argv[1:4]
-started = time.perf_counter()
+import duckdb
 if mode == "duckdb":
-    import duckdb
+    started = time.perf_counter()
     con = duckdb.connect(db)
     con.execute("create table t as select * from read_csv(?)", [csv])
     rows = con.execute("select count(*) from t").fetchall()[0][0]
 else:
     import cohort
+    started = time.perf_counter()
     s = cohort.open(db)
     [r] = s.load(csv, table="assessments", validate=(mode == "cohort_validated"))
     rows = r.rows_loaded

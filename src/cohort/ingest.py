@@ -27,6 +27,7 @@ from __future__ import annotations
 import getpass
 import glob as globlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,11 @@ class _Sql:
         self.params[name] = value
         return f"${name}"
 
+    def used_in(self, text: str) -> dict[str, Any]:
+        """The parameters ``text`` refers to (DuckDB refuses extra ones)."""
+        names = set(re.findall(r"\$(p\d+)\b", text))
+        return {k: v for k, v in self.params.items() if k in names}
+
 
 def _text(raw: str) -> str:
     return f"nullif(trim({raw}), '')"
@@ -183,10 +189,18 @@ def _register_pseudonymiser(con: duckdb.DuckDBPyConnection) -> None:
                         null_handling="special")
 
 
+@dataclass(frozen=True)
+class _Coerced:
+    """The typed rows of a batch as a query over its raw text (never materialised:
+    each use computes the values again, cheaper than writing them out)."""
+
+    sql: str  # select source_line, <canonical columns> from ...
+    params: dict[str, Any]
+
+
 def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
-            coerced: str, errors: str, decimal_comma: bool) -> None:
-    """Create ``coerced`` (raw text and typed values side by side, one pass) and
-    ``errors`` (one row per value that failed)."""
+            errors: str, decimal_comma: bool) -> _Coerced:
+    """Write ``errors`` (one row per value that failed) and return the typed rows' query."""
     sql = _Sql()
     by_name = {c.canonical: c for c in tm.columns}
     if any(c.pseudonymise for c in tm.columns):
@@ -204,12 +218,11 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
             exprs["dose_mg"] = f"round(({exprs['dose_mg']}) * ({exprs['weight_kg']}), 6)"
         else:
             exprs["dose_mg"] = f"({exprs['dose_mg']}) * {sql.bind(_UNIT_FACTOR[dose.unit])}"
-    selects = ", ".join(f"{e} as {_v(name)}" for name, e in exprs.items())
-    con.execute(f"create or replace temp table {coerced} as select r.*, {selects} from {raw} r",
-                sql.params)
+    typed = ", ".join(f"{e} as {_v(name)}" for name, e in exprs.items())
+    both = f"select r.*, {typed} from {raw} r"  # raw text and typed values side by side
 
-    checks: list[str] = []
-    params: list[Any] = []
+    # (condition on a row of `both`, column, rule, message, raw column)
+    checks: list[tuple[str, str, str, str, str]] = []
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
         if cm is None or cm.source is None:
@@ -220,43 +233,58 @@ def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, ra
                " (expected yyyy-mm-dd; set date_format in the mapping for another format)")
         what = {pl.Date: f"a date{fmt}", pl.Float64: "a number", pl.Int16: "a whole number",
                 pl.Boolean: "yes/no", pl.String: "text"}[col.dtype]  # type: ignore[index]
-        base = (f"select source_line, ? as column_name, {rawcol} as value, ? as rule, "
-                f"? as message from {coerced} where _parse_error is null and ")
+
+        def check(cond: str, rule: str, message: str, column: str = col.name,
+                  raw_column: str = rawcol) -> None:
+            checks.append((cond, column, rule, message, raw_column))
+
         if col.required:
-            checks.append(base + f"{_text(rawcol)} is null")
-            params += [col.name, f"required.{col.name}",
-                       f"{cm.source!r} is empty but {tm.table}.{col.name} is required"]
+            check(f"{_text(rawcol)} is null", f"required.{col.name}",
+                  f"{cm.source!r} is empty but {tm.table}.{col.name} is required")
         if col.dtype != pl.String:
             per_kg = f" and {_v('weight_kg')} is not null" if cm.unit == "mg/kg" else ""
-            checks.append(base + f"{_text(rawcol)} is not null and {val} is null{per_kg}")
             hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
                 if col.dtype in (pl.Float64, pl.Int16) else ""
-            params += [col.name, f"coerce.{col.name}",
-                       f"{cm.source!r} value cannot be read as {what}{hint}"]
+            check(f"{_text(rawcol)} is not null and {val} is null{per_kg}", f"coerce.{col.name}",
+                  f"{cm.source!r} value cannot be read as {what}{hint}")
         if col.allowed:
-            checks.append(base + f"{val} is not null and not list_contains(?::varchar[], {val})")
-            params += [col.name, f"allowed.{col.name}",
-                       f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
-                       "add a recode for it to the mapping or correct the source",
-                       list(col.allowed)]
+            allowed = ", ".join(sql.bind(a) for a in col.allowed)
+            check(f"{val} is not null and {val} not in ({allowed})",
+                  f"allowed.{col.name}",
+                  f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
+                  "add a recode for it to the mapping or correct the source")
         if col.dtype == pl.Float64:
-            checks.append(base + f"{val} is not null and not isfinite({val})")
-            params += [col.name, f"coerce.{col.name}",
-                       f"{cm.source!r} value is not a finite number"]
+            check(f"{val} is not null and not isfinite({val})", f"coerce.{col.name}",
+                  f"{cm.source!r} value is not a finite number")
         if col.domain is not None:
             predicate, wording = col.domain
-            checks.append(base + f"isfinite({val}) and not ({predicate.format(*[val] * 2)})"
-                          if col.dtype == pl.Float64 else
-                          base + f"{val} is not null and not ({predicate.format(*[val] * 2)})")
-            params += [col.name, f"domain.{col.name}",
-                       f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}"]
+            guard = f"isfinite({val})" if col.dtype == pl.Float64 else f"{val} is not null"
+            check(f"{guard} and not ({predicate.format(*[val] * 2)})", f"domain.{col.name}",
+                  f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}")
         if col.name == "dose_mg" and cm.unit == "mg/kg":
-            checks.append(base + f"{_text(rawcol)} is not null and {_v('weight_kg')} is null")
-            params += [col.name, "unit.dose_mg",
-                       "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown"]
-    checks.append(f"select source_line, null, null, 'parse.record', _parse_error from {coerced} "
-                  "where _parse_error is not null")
-    con.execute(f"create or replace temp table {errors} as {' union all '.join(checks)}", params)
+            check(f"{_text(rawcol)} is not null and {_v('weight_kg')} is null", "unit.dose_mg",
+                  "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown")
+
+    # one pass over the batch finds the rows with any problem (few); their reasons are
+    # then read from those rows alone
+    bad = f"{errors}_rows"
+    any_problem = " or ".join(f"({c[0]})" for c in checks) or "false"
+    find_bad = (f"create or replace temp table {bad} as select * from ({both}) "
+                f"where _parse_error is not null or ({any_problem})")
+    con.execute(find_bad, sql.used_in(find_bad))
+    selects = [f"select source_line, null as column_name, null as value, 'parse.record' as rule, "
+               f"_parse_error as message from {bad} where _parse_error is not null"]
+    for cond, column, rule, message, raw_column in checks:
+        selects.append(f"select source_line, {sql.bind(column)}, {raw_column}, {sql.bind(rule)}, "
+                       f"{sql.bind(message)} from {bad} where _parse_error is null and ({cond})")
+    reasons = f"create or replace temp table {errors} as {' union all '.join(selects)}"
+    try:
+        con.execute(reasons, sql.used_in(reasons))
+    finally:
+        con.execute(f"drop table if exists {bad}")
+    columns = ", ".join(f"{_v(c.name)} as {quote_ident(c.name)}" for c in table_columns(tm.table))
+    rows = f"select source_line, {columns} from ({both})"
+    return _Coerced(rows, sql.used_in(rows))
 
 
 # -- the load ---------------------------------------------------------------------
@@ -358,8 +386,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
     batch = _next_batch_id(con)
     # working tables are temporary (in memory, spilling to disk; never in the study file);
     # only the batch to validate is visible to Great Expectations, in the staging schema
-    raw, coerced, errors = (f"_{k}_{batch}" for k in ("raw", "coerced", "errors"))
-    staged = f"staging.batch_{batch}" if validate else f"_staged_{batch}"
+    raw, errors, staged = f"_raw_{batch}", f"_errors_{batch}", f"staging.batch_{batch}"
     read = spec.read if spec else None
     from cohort.mapping import ReadOptions
 
@@ -376,14 +403,14 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: {rows_read:,} rows read; coercing")
-        _coerce(con, tm, src, raw=raw, coerced=coerced, errors=errors,
-                decimal_comma=(read.decimal_comma if read else False))
-        values = ", ".join(f"{_v(c.name)} as {quote_ident(c.name)}" for c in table_columns(table))
-        con.execute(
-            f"create or replace {'table' if validate else 'temp view'} {staged} as "
-            f"select source_line, {values}, "
-            f"{int(batch)}::bigint as batch_id from {coerced} "
-            f"where source_line not in (select source_line from {errors})")
+        typed = _coerce(con, tm, src, raw=raw, errors=errors,
+                        decimal_comma=(read.decimal_comma if read else False))
+        rows = _Coerced(f"select *, {int(batch)}::bigint as batch_id from ({typed.sql}) "
+                        f"where source_line not in (select source_line from {errors})",
+                        typed.params)
+        if validate:  # Great Expectations reads the batch from the staging schema
+            con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
+            rows = _Coerced(f"select * from {staged}", {})
         options = study.validation_options() if validate else {"config": ValidationConfig()}
         config = options["config"]
         progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
@@ -392,11 +419,11 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             replaces=() if replaces is None else (replaces,)) if validate else None
         kept = [h for h in header if h not in identifiers]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
-                        header=kept, rows_read=rows_read, raw=raw, staged=staged, errors=errors,
+                        header=kept, rows_read=rows_read, raw=raw, rows=rows, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
-        for t in (staged, errors, coerced, raw):
+        for t in (staged, errors, raw):
             drop_staged(con, t)
 
 
@@ -436,7 +463,7 @@ def _with_site(tm: TableMap, site_id: str) -> TableMap:
 
 def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
              site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
-             staged: str, errors: str, report: ValidationReport | None, replaces: int | None,
+             rows: _Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
              loaded_by: str, fatal_fraction: float) -> LoadResult:
     findings = report.findings if report is not None else _NO_FINDINGS
     val_errors = findings.filter(pl.col("severity").is_in(["error", "fatal"]))
@@ -479,8 +506,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
             if not fatal:
                 con.execute(
                     f"insert into store.{table} ({collist}, batch_id, source_line) "
-                    f"select {collist}, batch_id, source_line from {staged} "
-                    "where source_line not in (select source_line from _val_errors)")
+                    f"select {collist}, batch_id, source_line from ({rows.sql}) "
+                    "where source_line not in (select source_line from _val_errors)", rows.params)
             con.execute(
                 f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, e.value, "
                 f"e.rule, e.severity, e.message, {raw_json} from ("
