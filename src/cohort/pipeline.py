@@ -70,20 +70,23 @@ class _Stages:
         self.seconds: dict[str, float] = {}
 
     @contextmanager
-    def stage(self, name: str, what: str) -> Iterator[None]:
+    def stage(self, name: str, what: str) -> Iterator[Callable[[str], None]]:
+        """Time a stage; the context gives a function to report progress within it."""
         started = time.perf_counter()
-        with self.console.status(f"[bold]{name}[/]: {what} ..."):
-            yield
+        with self.console.status(f"[bold]{name}[/]: {what} ...") as status:
+            yield lambda detail: status.update(f"[bold]{name}[/]: {what}: {detail}")
         self.seconds[name] = time.perf_counter() - started
         self.console.print(f"[green]done[/] {name:<10} {what} ({self.seconds[name]:.2f} s)",
                            highlight=False)
 
 
-def _load_sites(study: cohort.Study, site_files: Any) -> pl.DataFrame:
+def _load_sites(study: cohort.Study, site_files: Any,
+                report: Callable[[str], None]) -> pl.DataFrame:
     rows = []
     for table in LOAD_ORDER:
         for site_id, folder in site_files.site_dirs.items():
-            for r in study.load(folder, table=table, mapping=site_files.specs[site_id]):
+            for r in study.load(folder, table=table, mapping=site_files.specs[site_id],
+                                progress=report):
                 rows.append({"site": site_id, **r.to_dict()})
     return pl.DataFrame(rows)
 
@@ -99,9 +102,9 @@ def _cox_frame(tte: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _timed(stages: _Stages, name: str, what: str, fn: Callable[[], T]) -> T:
-    with stages.stage(name, what):
-        return fn()
+def _timed(stages: _Stages, name: str, what: str, fn: Callable[[Callable[[str], None]], T]) -> T:
+    with stages.stage(name, what) as report:
+        return fn(report)
 
 
 def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: int = 2024,
@@ -138,24 +141,25 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     db_path = out / "study.duckdb"
 
     sim = _timed(stages, "simulate", f"{n_participants} participants over {years:g} years",
-                 lambda: simulate(n_participants, years=years, seed=seed))
+                 lambda report: simulate(n_participants, years=years, seed=seed,
+                                         progress=lambda done, total: report(f"{done:,}/{total:,}")))
     site_files = _timed(stages, "site files", "per-site CSV, Excel and Parquet with defects",
-                        lambda: sim.write_site_files(out / "sites", defects=True))
+                        lambda report: sim.write_site_files(out / "sites", defects=True))
     with cohort.open(db_path) as study:
         loads = _timed(stages, "load", "stage, coerce, validate and promote every file",
-                       lambda: _load_sites(study, site_files))
+                       lambda report: _load_sites(study, site_files, report))
         reports = _timed(stages, "validate", "Great Expectations suites on the loaded study",
-                         lambda: study.validate())
+                         lambda report: study.validate())
         with stages.stage("report GX", "Data Docs and JSON per table"):
             for name, rep in reports.items():
                 rep.write_json(out / "validation" / f"{name}.json")
                 rep.write_data_docs(out / "validation" / f"data_docs_{name}")
         tte, traj = _timed(stages, "derive", "time to first relapse, cognition trajectories",
-                           lambda: (study.derive("time_to_event", event_type="relapse"),
-                                    study.derive("trajectories", instruments=["MoCA"])))
+                           lambda report: (study.derive("time_to_event", event_type="relapse"),
+                                           study.derive("trajectories", instruments=["MoCA"])))
         counts = study.counts()
 
-    def fit() -> tuple[Any, Any, Any]:
+    def fit(report: Callable[[str], None]) -> tuple[Any, Any, Any]:
         km = sv.kaplan_meier(tte.filter(pl.col("time_days") > 0), time="time_years",
                              event="event", by="route")
         cox = sv.cox(_cox_frame(tte), " + ".join(COX_TERMS), time="time_years", event="event")
