@@ -159,8 +159,13 @@ class CoxFit:
     engine: str
     conf_level: float
     strata_labels: tuple[str, ...] | None = None
+    means: np.ndarray | None = None
     _data: CoxData | None = field(default=None, repr=False, compare=False)
     _times: tuple | None = field(default=None, repr=False, compare=False)
+    _design: Any = field(default=None, repr=False, compare=False)
+    _strata_cols: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _strata_keys: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+    _names: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -210,14 +215,167 @@ class CoxFit:
         )
 
     def reference_point(self) -> np.ndarray:
-        """Covariate values of the "centered" baseline: column means, 0 for 0/1 columns (as R)."""
-        d = self._data
-        means = d.means.copy()
-        for j in range(d.p):
-            col = d.X[:, j] + d.means[j]
-            if np.all((np.abs(col) < 1e-12) | (np.abs(col - 1) < 1e-12)):
-                means[j] = 0.0
-        return means
+        """Covariate values of the "centered" baseline, R's ``fit$means``.
+
+        The (case-weighted) column means, with 0 for columns whose values are all
+        in {-1, 0, 1} (R's ``nocenter``).
+        """
+        if self.means is None:
+            raise ModelSpecError("reference_point needs the numpy engine")
+        return self.means.copy()
+
+    # ---- prediction (survfit.coxph / predict.coxph) ------------------------------------
+    def _need_numpy(self, what: str) -> CoxData:
+        if self._data is None or self._design is None:
+            raise ModelSpecError(f"{what} needs the numpy engine (engine='numpy')")
+        return self._data
+
+    @property
+    def _coef0(self) -> np.ndarray:
+        """Coefficients with NaN (aliased columns) as 0, as R uses them for prediction."""
+        return np.nan_to_num(self.coef, nan=0.0)
+
+    @property
+    def _vcov0(self) -> np.ndarray:
+        """The variance R's predictions use (fit$var: the robust one when there is one)."""
+        v = self.robust_vcov if self.robust_vcov is not None else self.vcov
+        return np.nan_to_num(v, nan=0.0)
+
+    @cached_property
+    def _train_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Uncentered X, weights and strata codes of the rows used, in the data's row order."""
+        d = self._need_numpy("prediction")
+        return np.asarray(self._design.X, dtype=np.float64), d.unpermute(d.w), d.unpermute(d.strata)
+
+    @cached_property
+    def _baseline_curves(self) -> list:
+        """Per stratum: R's agsurv baseline at the reference point (see _predict.agsurv)."""
+        from cohort.survival._predict import agsurv
+
+        X, w, s = self._train_arrays
+        start, stop, event = self._times
+        beta = self._coef0
+        risk = np.exp(X @ beta - float(self.means @ beta))
+        curves = []
+        for k in range(int(s.max()) + 1):
+            m = s == k
+            curves.append(agsurv(None if start is None else start[m], stop[m], event[m], w[m], X[m], risk[m],
+                                 efron=self.ties == "efron"))
+        return curves
+
+    def _new_x(self, frame: pl.DataFrame) -> np.ndarray:
+        from cohort.survival.formula import new_design_matrix
+
+        self._need_numpy("prediction")
+        return new_design_matrix(self._design, frame)
+
+    def predict(
+        self, newdata: Any = None, *, type: str = "lp", reference: str = "strata", se_fit: bool = False
+    ) -> pl.DataFrame:
+        """Predictions as R's ``predict.coxph``.
+
+        Parameters
+        ----------
+        newdata : rows with the formula's columns (and the strata columns for
+            stratified models; the time columns for "expected"/"survival"), or None
+            for the rows used in the fit.
+        type : "lp" (linear predictor), "risk" (exp(lp)), "expected" (expected number
+            of events H0(t) exp(lp) by each row's time; over (start, stop] for
+            counting-process data) or "survival" (exp(-expected)).
+        reference : centering of "lp"/"risk": "strata" (R's default: the weighted
+            means of the row's stratum; the overall means without strata),
+            "sample" (``fit.means``, R's ``fit$means``) or "zero" (no centering).
+        se_fit : add ``std_error`` (for "risk" it is se(lp) * sqrt(risk), as R).
+
+        Returns
+        -------
+        polars.DataFrame with row, prediction (and std_error).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from cohort import survival as sv
+        >>> df = pl.DataFrame({"t": [2, 3, 5, 7, 8, 11, 12, 15], "e": [1, 1, 0, 1, 1, 0, 1, 1],
+        ...                    "x": [3.0, 2.5, 1.0, 2.0, 0.5, 1.5, 0.0, 1.0]})
+        >>> fit = sv.cox(df, "x", time="t", event="e")
+        >>> p = fit.predict(pl.DataFrame({"x": [0.0, 2.0]}), type="risk")
+        >>> bool(p["prediction"][1] > p["prediction"][0])
+        True
+        """
+        from cohort.survival._predict import predict_frame
+
+        self._need_numpy("predict")
+        return predict_frame(self, newdata, type=type, reference=reference, se_fit=se_fit)
+
+    def predict_survival(
+        self,
+        newdata: Any,
+        *,
+        times: Sequence[float] | float | None = None,
+        conf_level: float | None = None,
+        conf_type: str = "log",
+    ) -> pl.DataFrame:
+        """Survival curves for new covariate values, as R's ``survfit(fit, newdata=...)``.
+
+        The baseline hazard is Breslow's or Efron's (as the fit's ties), the
+        standard error includes the variance of the coefficients (R's delta
+        method), and the band is on the log scale by default (as R).
+
+        Parameters
+        ----------
+        newdata : one row per covariate pattern. For a stratified model give the
+            strata columns to get each row's own stratum, or leave them out to get
+            one curve per stratum for every row (as R).
+        times : evaluate at these times (step function; before the first time the
+            survival is 1, after the last the last value is carried, as R's
+            ``summary(..., times, extend=TRUE)``); None gives every distinct time
+            of the stratum with n_risk, n_event, n_censor.
+        conf_level : defaults to the fit's.
+        conf_type : "log" (R's default), "log-log" or "plain".
+
+        Returns
+        -------
+        polars.DataFrame
+            row (index in newdata), strata, time, [n_risk, n_event, n_censor],
+            survival, std_error (of the survival, as R's summary), conf_low,
+            conf_high, cumulative_hazard, std_error_cumhaz (R's ``fit$std.err``).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from cohort import survival as sv
+        >>> df = pl.DataFrame({"t": [2, 3, 5, 7, 8, 11, 12, 15], "e": [1, 1, 0, 1, 1, 0, 1, 1],
+        ...                    "x": [3.0, 2.5, 1.0, 2.0, 0.5, 1.5, 0.0, 1.0]})
+        >>> fit = sv.cox(df, "x", time="t", event="e")
+        >>> curve = fit.predict_survival(pl.DataFrame({"x": [1.0]}), times=[0, 100])
+        >>> curve["survival"].to_list()[0]
+        1.0
+        """
+        from cohort.survival._predict import survival_frame
+
+        self._need_numpy("predict_survival")
+        return survival_frame(self, newdata, times=times, conf_level=conf_level, conf_type=conf_type)
+
+    def survival_function(self, newdata: Any, *, times: Sequence[float] | None = None) -> pl.DataFrame:
+        """Predicted survival as a wide table: ``time`` and one column per curve.
+
+        Columns are named by the newdata row index ("0", "1", ...); when a
+        stratified model gets newdata without the strata columns, "0: stratum".
+        ``times`` defaults to every distinct time of the fitted data.
+        """
+        from cohort.survival._predict import survival_frame
+
+        self._need_numpy("survival_function")
+        if times is None:
+            times = np.unique(np.concatenate([c.time for c in self._baseline_curves]))
+        long = survival_frame(self, newdata, times=times)
+        keys = long.select("row", "strata").unique(maintain_order=True)
+        multi = keys.height > long.get_column("row").n_unique()
+        out = {"time": np.asarray(times, dtype=np.float64)}
+        for r, st in keys.iter_rows():
+            sel = long.filter((pl.col("row") == r) & (pl.col("strata") == st))
+            out[f"{r}: {st}" if multi else str(r)] = sel.get_column("survival").to_numpy()
+        return pl.DataFrame(out)
 
     def baseline_hazard(self, *, centered: bool = True) -> pl.DataFrame:
         """Cumulative baseline hazard per stratum at the event times, as R's ``basehaz``.
@@ -378,6 +536,13 @@ def _km_transform(start, stop, event, d: CoxData) -> np.ndarray:
     return 1 - np.concatenate([[1.0], surv])[idx]
 
 
+def _r_means(X: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """R's coxph ``means``: case-weighted column means, 0 for columns with values only in {-1, 0, 1}."""
+    means = X.mean(axis=0) if w is None else (w @ X) / w.sum()
+    nocenter = np.array([np.all(np.isin(X[:, j], (-1.0, 0.0, 1.0))) for j in range(X.shape[1])], dtype=bool)
+    return np.where(nocenter, 0.0, means)
+
+
 def cox(
     df: Any,
     formula: str,
@@ -412,7 +577,8 @@ def cox(
     strata : column(s): a separate baseline hazard per stratum.
     cluster : column identifying subjects: cluster-robust (sandwich) SEs, as
         R's ``cluster(id)``; z, p and CI then use the robust SE.
-    robust : sandwich SEs with each row its own cluster (defaults to True when cluster is given).
+    robust : sandwich SEs with each row its own cluster (defaults to True when cluster is
+        given or the case weights are not all whole numbers, as R).
     weights : case weights column.
     ties : "efron" (default, as R) or "breslow".
     missing : "error" (default: name the rows) or "drop".
@@ -463,7 +629,7 @@ def cox(
         w = column_array(sub, weights, role="weights")
         if (w < 0).any():
             raise ModelSpecError(f"weights column {weights!r} is negative at {rows_text(w < 0)}")
-    scodes, slabels = group_codes(sub, strata, role="strata")[:2] if strata is not None else (None, None)
+    scodes, slabels, skeys = group_codes(sub, strata, role="strata") if strata is not None else (None, None, None)
     X = design.X
     n, p = X.shape
     if p == 0:
@@ -511,8 +677,8 @@ def cox(
         warn.append("the information matrix is singular: standard errors are not available")
     robust_vcov = None
     n_clusters = None
-    if robust is None:
-        robust = cluster is not None
+    if robust is None:  # as R: robust with a cluster or non-integer case weights
+        robust = cluster is not None or (w is not None and bool(np.any(w != np.floor(w))))
     if robust:
         resid = data.score_residuals(res.beta, res.ev)
         dfb = np.einsum("ij,jk->ik", resid if w is None else resid * w[:, None], vcov)
@@ -547,6 +713,11 @@ def cox(
         engine="numpy",
         conf_level=conf_level,
         strata_labels=None if slabels is None else tuple(slabels),
+        means=_r_means(X, w),
         _data=data,
         _times=(st, stop, ev),
+        _design=design,
+        _strata_cols=scols,
+        _strata_keys=skeys,
+        _names={"time": time, "event": event, "start": start},
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -11,14 +13,28 @@ import polars as pl
 from cohort.errors import ModelSpecError
 from cohort.survival._common import rows_text
 
-__all__ = ["Design", "design_matrix"]
+__all__ = ["Design", "design_matrix", "new_design_matrix"]
 
-_CONTRAST = re.compile(r"C\(\s*([^,()]+?)\s*,\s*(?:contr\.)?treatment\([^)]*\)\s*\)")
+_CONTRAST = re.compile(r"C\(\s*([^,()]+?)\s*,\s*(?:contr\.)?treatment\([^)]*\)\s*\)", re.IGNORECASE)
+# treatment(x, reference='b') / treatment(x, base='b') / treatment(x, 'b') / treatment(x)
+_TREATMENT = re.compile(
+    r"(?<![\w.])treatment\(\s*(`[^`]+`|[A-Za-z_][\w.]*)\s*(?:,\s*(?:(?:reference|base)\s*=\s*)?([^()]+?)\s*)?\)"
+)
 
 
 def _readable(name: str) -> str:
     """``C(x, contr.treatment(base='b'))[T.a]`` -> ``C(x)[T.a]``."""
     return _CONTRAST.sub(r"C(\1)", name)
+
+
+def _rewrite(formula: str) -> str:
+    """Spell ``treatment(x, reference='b')`` as formulaic's ``C(x, contr.treatment(base='b'))``."""
+
+    def repl(m: re.Match) -> str:
+        var, ref = m.group(1), m.group(2)
+        return f"C({var})" if ref is None else f"C({var}, contr.treatment(base={ref}))"
+
+    return _TREATMENT.sub(repl, formula)
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,10 @@ class Design:
     names : column (coefficient) names.
     terms : term name -> list of column indices (for per-term tests).
     rows : the row indices of the input used (all rows unless missing="drop").
+    formula : the formula as given to formulaic (after rewriting ``treatment(...)``).
+    spec : formulaic's ModelSpec (None for a plain sum of numeric columns), to
+        build the same columns for new data (same levels and contrasts).
+    columns : the data columns the formula uses.
     """
 
     X: np.ndarray
@@ -38,6 +58,9 @@ class Design:
     terms: dict[str, list[int]]
     rows: np.ndarray
     dropped: int
+    formula: str = ""
+    spec: Any = None
+    columns: tuple[str, ...] = ()
 
 
 def _simple_terms(frame: pl.DataFrame, formula: str) -> list[str] | None:
@@ -65,6 +88,13 @@ def design_matrix(
     ``missing="error"`` raises naming the rows with missing covariates;
     ``missing="drop"`` drops them (the count is reported by the caller).
     ``extra`` are columns that must also be complete (time, event, strata...).
+
+    Names: numeric columns keep their name; a categorical column ``x`` gives one
+    column per non-reference level named ``C(x)[T.level]`` (formulaic's
+    names, with any contrast specification removed: ``C(x, contr.treatment(base='b'))``,
+    ``C(x, Treatment(reference='b'))`` and ``treatment(x, reference='b')`` all give
+    ``C(x)[T.a]``); strings used without ``C()`` give ``x[T.level]``; interactions
+    join with ``:``.
     """
     import formulaic
 
@@ -73,6 +103,7 @@ def design_matrix(
             f"give only the right-hand side of the formula (e.g. 'age + C(sex)'), got {formula!r}; "
             "the outcome is set with time=/event="
         )
+    formula = _rewrite(formula)
     try:
         parsed = formulaic.Formula(formula)
         required = set(parsed.required_variables)
@@ -114,7 +145,7 @@ def design_matrix(
         for j, c in enumerate(simple):
             X[:, j] = sub.get_column(c).cast(pl.Float64).to_numpy()
         return Design(X=X, names=tuple(simple), terms={c: [j] for j, c in enumerate(simple)}, rows=rows,
-                      dropped=int(miss.sum()))
+                      dropped=int(miss.sum()), formula=formula, spec=None, columns=tuple(simple))
     pdf = sub.select(needed).to_pandas() if needed else None
     try:
         mm = formulaic.model_matrix(formula, pdf, na_action="ignore")
@@ -138,4 +169,56 @@ def design_matrix(
         terms=terms,
         rows=rows,
         dropped=int(miss.sum()),
+        formula=formula,
+        spec=mm.model_spec,
+        columns=tuple(needed),
     )
+
+
+def new_design_matrix(design: Design, frame: pl.DataFrame, *, role: str = "newdata") -> np.ndarray:
+    """The columns of ``design`` (same levels, contrasts and order) built from new data ``frame``.
+
+    Raises ModelSpecError naming missing columns, rows with missing values and
+    category levels not seen when fitting.
+    """
+    absent = [c for c in design.columns if c not in frame.columns]
+    if absent:
+        raise ModelSpecError(
+            f"{role} lacks the column(s) {', '.join(map(repr, absent))} used by the formula "
+            f"{design.formula!r}; add them"
+        )
+    sub = frame.select(list(design.columns))
+    for c in design.columns:
+        s = sub.get_column(c)
+        m = s.is_null().to_numpy()
+        if s.dtype.is_float():
+            m = m | ~np.isfinite(s.fill_null(0.0).to_numpy())
+        if m.any():
+            raise ModelSpecError(
+                f"{role} column {c!r} has missing or infinite values at {rows_text(m)}; "
+                "predictions need complete covariates"
+            )
+    if design.spec is None:
+        X = np.empty((sub.height, len(design.columns)), order="F")
+        for j, c in enumerate(design.columns):
+            s = sub.get_column(c)
+            if not (s.dtype.is_numeric() or s.dtype == pl.Boolean):
+                raise ModelSpecError(f"{role} column {c!r} has type {s.dtype}, expected numbers")
+            X[:, j] = s.cast(pl.Float64).to_numpy()
+        return X
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mm = design.spec.get_model_matrix(sub.to_pandas(), na_action="ignore")
+        except Exception as exc:
+            raise ModelSpecError(f"cannot build the columns of {design.formula!r} for {role}: {exc}") from None
+    for w in caught:
+        if "outside of the nominated levels" in str(w.message) or "not seen" in str(w.message):
+            raise ModelSpecError(f"{role} has category levels not seen when fitting: {w.message}")
+    names = [_readable(n) for n in mm.columns if n != "Intercept"]
+    if tuple(names) != design.names:
+        raise ModelSpecError(
+            f"{role} gives the columns {names}, expected {list(design.names)}; check the category columns"
+        )
+    keep = [i for i, n in enumerate(mm.columns) if n != "Intercept"]
+    return np.asarray(mm.to_numpy(), dtype=np.float64)[:, keep]

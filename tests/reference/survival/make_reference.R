@@ -180,4 +180,58 @@ rr <- poisson.test(c(ir$n[3], ir$n[1]), c(ir$py[3], ir$py[1]))
 wjson(list(data = ir, exact = exact,
            rr_c_vs_a = list(estimate = unname(rr$estimate), low = rr$conf.int[1], high = rr$conf.int[2],
                             p_value = rr$p.value)), "rates")
+
+# ---- prediction: survfit(coxph, newdata) and predict.coxph ----------------------------
+cols_of <- function(m) if (is.matrix(m)) lapply(seq_len(ncol(m)), function(j) unname(m[, j])) else list(unname(m))
+sf_ref <- function(fit, nd, times) {
+  sf <- survfit(fit, newdata = nd)
+  strata <- if (is.null(sf$strata)) rep("all", length(sf$time)) else rep(names(sf$strata), sf$strata)
+  sm <- summary(sf, times = times, extend = TRUE)
+  smstrata <- if (is.null(sm$strata)) rep("all", length(sm$time)) else as.character(sm$strata)
+  list(time = sf$time, strata = strata, n_risk = sf$n.risk, n_event = sf$n.event, n_censor = sf$n.censor,
+       surv = cols_of(sf$surv), std_err = cols_of(sf$std.err), cumhaz = cols_of(sf$cumhaz),
+       lower = cols_of(sf$lower), upper = cols_of(sf$upper),
+       at_times = times, at_time = sm$time, at_strata = smstrata, at_surv = cols_of(sm$surv),
+       at_std_err = cols_of(sm$std.err), at_cumhaz = cols_of(sm$cumhaz),
+       at_lower = cols_of(sm$lower), at_upper = cols_of(sm$upper))
+}
+pr_ref <- function(fit, nd = NULL, types = c("lp", "risk", "expected"), refs = "strata") {
+  out <- list()
+  for (ty in types) for (rf in refs) {
+    p <- if (is.null(nd)) predict(fit, type = ty, se.fit = TRUE, reference = rf)
+         else predict(fit, newdata = nd, type = ty, se.fit = TRUE, reference = rf)
+    out[[paste(ty, rf, sep = "_")]] <- list(fit = unname(p$fit), se = unname(p$se.fit))
+  }
+  out
+}
+rossi$w <- 1 + (rossi$prio %% 3) / 2
+nd_rossi <- data.frame(fin = c(0, 1, 1), age = c(20, 30, 40), prio = c(0, 2, 5),
+                       week = c(10, 30, 52), arrest = c(1, 0, 1))
+heart_nd <- data.frame(age = c(-10, 5), year = c(1, 4), surgery = c(0, 1), start = c(0, 10), stop = c(50, 200),
+                       event = c(1, 0))
+vet_nd <- data.frame(trt = c(1, 2, 1), karno = c(60, 40, 80), celltype = c("large", "squamous", "smallcell"))
+f_re <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, control = ctl)
+f_rb <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, ties = "breslow", control = ctl)
+f_rw <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, weights = w, control = ctl)
+f_hs <- coxph(Surv(start, stop, event) ~ age + year + strata(surgery), data = heart, control = ctl)
+f_ht <- coxph(Surv(start, stop, event) ~ age + year + surgery, data = heart, control = ctl)
+f_vt <- coxph(Surv(time, status) ~ trt + karno + celltype, data = vet, control = ctl)
+tms <- c(5, 10, 20, 52, 60)
+wjson(list(
+  rossi_efron = list(survfit = sf_ref(f_re, nd_rossi, tms), predict = pr_ref(f_re, nd_rossi, refs = c("sample", "zero")),
+                     predict_train = pr_ref(f_re, types = c("lp", "risk", "expected")), means = unname(f_re$means)),
+  rossi_breslow = list(survfit = sf_ref(f_rb, nd_rossi, tms), predict = pr_ref(f_rb, nd_rossi)),
+  rossi_weights = list(survfit = sf_ref(f_rw, nd_rossi, tms), predict = pr_ref(f_rw, nd_rossi),
+                       means = unname(f_rw$means)),
+  heart_strata = list(survfit = sf_ref(f_hs, heart_nd, c(10, 100, 1000)),
+                      survfit_all = sf_ref(f_hs, heart_nd[, c("age", "year")], c(10, 100, 1000)),
+                      predict = pr_ref(f_hs, heart_nd, types = c("lp", "risk"), refs = c("strata", "sample", "zero")),
+                      predict_expected = list(fit = unname(predict(f_hs, newdata = heart_nd, type = "expected"))),
+                      predict_train = pr_ref(f_hs, types = c("lp", "risk"), refs = c("strata", "sample"))),
+  heart_counting = list(survfit = sf_ref(f_ht, heart_nd, c(10, 100, 1000)),
+                        predict_expected = list(fit = unname(predict(f_ht, newdata = heart_nd, type = "expected"))),
+                        predict_train = pr_ref(f_ht, types = c("expected", "lp"))),
+  veteran = list(survfit = sf_ref(f_vt, vet_nd, c(30, 100, 365)), predict = pr_ref(f_vt, vet_nd, types = c("lp", "risk")))
+), "predict")
+
 cat("reference written to", out, "\n")
