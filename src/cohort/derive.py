@@ -3,6 +3,11 @@
 Each derivation is one SQL file. Its header declares the parameters it takes,
 one per line, as ``-- param: NAME TYPE = DEFAULT -- description``. Values are
 always bound, never pasted into the SQL text.
+
+A derivation may build on others: ``-- uses: follow_up`` makes the output of
+sql/derive/follow_up.sql available to its query as ``follow_up`` (a common table
+expression, so the whole is still one query). The parameters of the derivation
+it uses must be declared by the user too; their values flow by name.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from cohort.resources import resource_dir
 
 __all__ = ["Derivation", "derivations", "derive"]
 
-_PARAM = re.compile(r"^--\s*param:\s*(\w+)\s+([\w\[\]]+)\s*=\s*([^-]*?)\s*(?:--\s*(.*))?$")
+_PARAM = re.compile(r"^--\s*param:\s*(\w+)\s+([\w\[\]]+)\s*=\s*(.*?)\s*(?:--\s+(.*))?$")
+_USES = re.compile(r"^--\s*uses:\s*([\w ,]+)$")
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,24 @@ class Derivation:
     path: Path
     description: str
     parameters: tuple[Parameter, ...]
+    uses: tuple[str, ...] = ()
 
     @property
-    def sql(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+    def query(self) -> str:
+        """The file's query without its header comments."""
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        body = [line for line in lines if not line.startswith("--")] if lines else []
+        return "\n".join(body).strip()
+
+    def sql(self, catalogue: dict[str, Derivation]) -> str:
+        """The query with what it uses put in front as common table expressions."""
+        query = self.query
+        if not self.uses:
+            return query
+        ctes = ",\n".join(f"{name} as (\n{catalogue[name].sql(catalogue)}\n)" for name in self.uses)
+        if re.match(r"with\b", query, flags=re.IGNORECASE):
+            return f"with {ctes},\n{query[4:].lstrip()}"
+        return f"with {ctes}\n{query}"
 
 
 def _parse_default(text: str) -> Any:
@@ -59,21 +79,34 @@ def _parse_default(text: str) -> Any:
 
 
 def _load(path: Path) -> Derivation:
-    params, description = [], []
+    params, description, uses = [], [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("--"):
             break
         m = _PARAM.match(line)
+        u = _USES.match(line)
         if m:
             params.append(Parameter(m[1], m[2], _parse_default(m[3]), (m[4] or "").strip()))
+        elif u:
+            uses += [name.strip() for name in u[1].split(",") if name.strip()]
         elif not params:
             description.append(line.lstrip("- ").strip())
-    return Derivation(path.stem, path, " ".join(d for d in description if d), tuple(params))
+    return Derivation(path.stem, path, " ".join(d for d in description if d), tuple(params),
+                      tuple(uses))
 
 
 def derivations() -> dict[str, Derivation]:
     """Every derivation shipped in sql/derive/, by name."""
-    return {p.stem: _load(p) for p in sorted(resource_dir("sql").joinpath("derive").glob("*.sql"))}
+    found = {p.stem: _load(p) for p in sorted(resource_dir("sql").joinpath("derive").glob("*.sql"))}
+    for d in found.values():
+        for name in d.uses:
+            if name not in found:
+                raise UserError(f"{d.path}: uses {name!r}, which is not a derivation")
+            missing = {p.name for p in found[name].parameters} - {p.name for p in d.parameters}
+            if missing:
+                raise UserError(f"{d.path}: uses {name!r} but does not declare its "
+                                f"parameter(s) {', '.join(sorted(missing))}")
+    return found
 
 
 def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
@@ -107,8 +140,10 @@ def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataF
             f"derivation {name!r} has no parameter(s) {', '.join(unknown)}; "
             f"it takes: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in d.parameters)}")
     values = {p.name: params.get(p.name, p.default) for p in d.parameters}
+    text = d.sql(available)
+    used = {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
     try:
-        return con.sql(d.sql, params=values).pl()
+        return con.sql(text, params=used).pl()
     except duckdb.Error as exc:
         raise UserError(f"derivation {name!r} failed with parameters {values}: "
                         f"{str(exc).splitlines()[0]}") from None

@@ -227,7 +227,7 @@ def test_diagnostics_share_the_interval_construction_with_counting_process():
     d = derivations()
 
     def shared(name):
-        sql = d[name].sql
+        sql = d[name].path.read_text()
         begin = sql.index("shared with counting_process")
         end = sql.index("shared with counting_process", begin + 1)
         return sql[sql.index("\n", begin):end]
