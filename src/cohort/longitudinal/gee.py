@@ -1,11 +1,16 @@
-"""GEE (statsmodels) with geepack's conventions: ``gee(df, "y ~ x", groups="id", ...)``.
+"""GEE with geepack's estimators: ``gee(df, "y ~ x", groups="id", correlation="ar1", waves="visit")``.
 
-As ``geepack::geeglm``: the scale is estimated for every family by the Pearson
-moment estimator with denominator N, the working correlation by moments of the
-Pearson residuals scaled by that scale (exchangeable: all within-cluster pairs;
-AR-1: pairs of consecutive visits; unstructured: per pair of visit positions),
-robust (sandwich) and naive (model-based) standard errors.
-Rows are taken in the order given within each cluster (sort by time first).
+The fit reproduces ``geepack::geeglm`` (geepack 1.3.9) step by step, in NumPy
+(:mod:`cohort.longitudinal._geepack`): glm start values, one Fisher-scoring step for the
+coefficients, the scale (mean squared Pearson residual, denominator N) and one Gauss-Newton
+step for the correlation parameters per iteration, geepack's stopping rule (largest absolute
+change <= ``tol``) and its sandwich and naive covariances. Correlation parameters use all
+within-cluster pairs of Pearson residuals scaled by the scale: exchangeable their mean,
+AR-1 the least-squares fit of ``alpha ** |w_j - w_k|``, unstructured the mean per pair of waves.
+
+Waves (``waves=``) are coded like R's ``as.integer(factor(waves))``: the sorted distinct values
+become 1, 2, ... and AR-1 distances are differences of these codes. Without ``waves`` the
+wave of a row is its position within its cluster, as in geepack.
 """
 
 from __future__ import annotations
@@ -20,63 +25,23 @@ from scipy import stats
 
 from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.longitudinal._design import build_design, to_polars
+from cohort.longitudinal._geepack import Clusters, fit_geepack
 
 __all__ = ["gee", "GEEResult"]
 
 FAMILIES = ("gaussian", "binomial", "poisson")
 CORRELATIONS = ("independence", "exchangeable", "ar1", "unstructured")
-
-
-def _pearson(model) -> list[np.ndarray]:
-    out = []
-    for i in range(model.num_group):
-        expval, _ = model.cached_means[i]
-        out.append((model.endog_li[i] - expval) / np.sqrt(model.family.variance(expval)))
-    return out
-
-
-def _cov_structs():
-    from statsmodels.genmod import cov_struct as cs
-
-    class GeepackAR1(cs.Autoregressive):
-        """AR-1 with geepack's moment estimator (lag-1 pairs, common scale)."""
-
-        def update(self, params):  # noqa: ARG002 (statsmodels signature)
-            res = _pearson(self.model)
-            scale = sum(float(r @ r) for r in res) / sum(len(r) for r in res)
-            num = sum(float(r[:-1] @ r[1:]) for r in res)
-            npairs = sum(max(len(r) - 1, 0) for r in res)
-            self.dep_params = num / (scale * npairs) if npairs else 0.0
-
-    class GeepackUnstructured(cs.Unstructured):
-        """Unstructured with geepack's moment estimator (common scale, pairwise counts)."""
-
-        def update(self, params):  # noqa: ARG002
-            res = _pearson(self.model)
-            q = int(self.model.time.max()) + 1
-            num = np.zeros((q, q))
-            cnt = np.zeros((q, q))
-            for r, t in zip(res, self.model.time_li, strict=True):
-                ix = t[:, 0].astype(int)
-                num[np.ix_(ix, ix)] += np.outer(r, r)
-                cnt[np.ix_(ix, ix)] += 1
-            scale = sum(float(r @ r) for r in res) / sum(len(r) for r in res)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                corr = np.where(cnt > 0, num / (scale * cnt), 0.0)
-            np.fill_diagonal(corr, 1.0)
-            self.dep_params = corr
-
-    return {
-        "independence": cs.Independence,
-        "exchangeable": cs.Exchangeable,
-        "ar1": GeepackAR1,
-        "unstructured": GeepackUnstructured,
-    }
+_ROW = "__gee_row__"
 
 
 @dataclass(frozen=True, eq=False)
 class GEEResult:
-    """A fitted GEE (frozen). ``summary`` has robust SEs; ``naive_std_error`` model-based."""
+    """A fitted GEE (frozen). ``summary`` has robust SEs; ``naive_std_error`` model-based.
+
+    ``correlation_params`` is None (independence), a float (exchangeable, AR-1) or the
+    working correlation matrix indexed by wave codes (unstructured); ``wave_levels`` lists
+    the wave values behind the codes 1, 2, ...
+    """
 
     formula: str
     groups: str
@@ -91,7 +56,10 @@ class GEEResult:
     warnings: tuple[str, ...]
     vcov: np.ndarray = field(repr=False)
     vcov_naive: np.ndarray = field(repr=False)
-    engine: str = "statsmodels"
+    engine: str = "geepack"
+    waves: str | None = None
+    wave_levels: tuple = ()
+    iterations: int = 0
 
     def to_dict(self) -> dict:
         """JSON-serialisable plain data."""
@@ -102,12 +70,15 @@ class GEEResult:
             "groups": self.groups,
             "family": self.family,
             "correlation": self.correlation,
+            "waves": self.waves,
+            "wave_levels": [v if isinstance(v, (str, int, float)) else str(v) for v in self.wave_levels],
             "summary": self.summary.to_dicts(),
             "correlation_params": cp.tolist() if isinstance(cp, np.ndarray) else cp,
             "scale": self.scale,
             "nobs": self.nobs,
             "ngroups": self.ngroups,
             "converged": self.converged,
+            "iterations": self.iterations,
             "warnings": list(self.warnings),
         }
 
@@ -118,6 +89,15 @@ class GEEResult:
         return forest(self.summary, **kwargs)
 
 
+def _wave_codes(values: pl.Series) -> tuple[np.ndarray, tuple]:
+    """R's ``as.integer(factor(x))``: codes 1..L of the sorted distinct values."""
+    levels = values.unique().sort()
+    codes = values.to_frame("v").join(
+        levels.to_frame("v").with_row_index("code"), on="v", how="left", maintain_order="left"
+    )["code"]
+    return codes.to_numpy().astype(np.int64) + 1, tuple(levels.to_list())
+
+
 def gee(
     data: Any,
     formula: str,
@@ -125,15 +105,19 @@ def gee(
     groups: str,
     family: str = "gaussian",
     correlation: str = "exchangeable",
+    waves: str | None = None,
     conf_level: float = 0.95,
-    maxiter: int = 200,
+    maxiter: int = 25,
+    tol: float = 1e-4,
 ) -> GEEResult:
     """Fit a marginal model by generalised estimating equations, as ``geepack::geeglm``.
 
     Parameters
     ----------
     data
-        Polars (or pandas) frame, one row per visit, visits in time order within a cluster.
+        Polars (or pandas) frame, one row per visit. Rows of a cluster need not be
+        contiguous (geepack needs data sorted by cluster; here rows are grouped by cluster,
+        keeping their order within it).
     formula
         Mean model, e.g. ``"resp ~ age + smoke"``.
     groups
@@ -141,8 +125,18 @@ def gee(
     family
         ``"gaussian"`` (identity link), ``"binomial"`` (logit), ``"poisson"`` (log).
     correlation
-        Working correlation: ``"independence"``, ``"exchangeable"``, ``"ar1"``, ``"unstructured"``
-        (visit position within the cluster indexes the unstructured matrix).
+        Working correlation: ``"independence"``, ``"exchangeable"``, ``"ar1"``, ``"unstructured"``.
+    waves
+        Column giving each visit's wave (visit number or time), as geeglm's ``waves=``:
+        AR-1 distances and unstructured pairs follow the wave codes, so a missed visit
+        leaves a gap. Default: the row's position within its cluster (geepack's default).
+        At most one row per cluster and wave.
+    conf_level
+        Level of the Wald confidence intervals (robust standard errors).
+    maxiter, tol
+        geepack's ``geese.control(maxit=25, epsilon=1e-4)``: stop when the largest absolute
+        change of coefficients, scale and correlation parameters is <= ``tol``. The defaults
+        reproduce geepack's numbers; a smaller ``tol`` gives the solution of the equations.
 
     Examples
     --------
@@ -150,44 +144,77 @@ def gee(
     >>> g = gee(example_data(), "y ~ time + x", groups="subject", correlation="ar1")
     >>> g.summary.columns[:4]
     ['term', 'estimate', 'std_error', 'naive_std_error']
+    >>> 0 < g.correlation_params < 1
+    True
     """
-    import statsmodels.api as sm
-
     if family not in FAMILIES:
         raise ModelSpecError(f"gee: family={family!r}; use one of {', '.join(FAMILIES)}")
     if correlation not in CORRELATIONS:
         raise ModelSpecError(f"gee: correlation={correlation!r}; use one of {', '.join(CORRELATIONS)}")
+    if not (0 < conf_level < 1):
+        raise ModelSpecError(f"gee: conf_level={conf_level!r}; give a number between 0 and 1, e.g. 0.95")
+    if maxiter < 1 or not (tol > 0):
+        raise ModelSpecError(f"gee: maxiter={maxiter!r}, tol={tol!r}; give maxiter >= 1 and tol > 0")
     frame = to_polars(data)
-    y, X, _, _, info, notes = build_design(frame, formula, random=None, group_cols=[groups], model="gee")
+    if waves is not None and waves not in frame.columns:
+        raise ModelSpecError(f"gee: waves column {waves!r} is not in the data (columns: {', '.join(frame.columns)})")
+    frame = frame.with_row_index(_ROW)
+    group_cols = [groups, _ROW] + ([waves] if waves is not None and waves != groups else [])
+    y, X, _, _, info, notes = build_design(frame, formula, random=None, group_cols=group_cols, model="gee")
+    row_levels, row_codes = info.group_codes[_ROW]
+    rows = np.asarray(row_levels, dtype=np.int64)[row_codes]  # original row index of each design row
     levels, codes = info.group_codes[groups]
-    # clusters must be contiguous for the visit index; keep the given order inside each cluster
-    order = np.argsort(codes, kind="stable")
-    y, X, codes = y[order], X[order], codes[order]
-    first = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
-    sizes = np.diff(np.r_[first, len(codes)])
-    visit = np.arange(len(codes)) - np.repeat(first, sizes)
     if family == "binomial" and not np.all((y == 0) | (y == 1)):
-        raise ModelSpecError(f"gee: family='binomial' needs a 0/1 response; {info.response!r} has other values")
-    if family == "poisson" and np.any(y < 0):
-        raise ModelSpecError(f"gee: family='poisson' needs a non-negative response; {info.response!r} has negatives")
-    fam = {"gaussian": sm.families.Gaussian(), "binomial": sm.families.Binomial(),
-           "poisson": sm.families.Poisson()}[family]
-    cov = _cov_structs()[correlation]()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model = sm.GEE(y, X, groups=codes, family=fam, cov_struct=cov, time=visit)
-        res = model.fit(maxiter=maxiter, ctol=1e-10, ddof_scale=0, scale="X2")
-    warn = list(notes) + [f"statsmodels: {w.message}" for w in caught]
-    converged = bool(getattr(res, "converged", True)) and not any(
-        "not converge" in str(w.message).lower() or "iteration limit" in str(w.message).lower() for w in caught
-    )
-    if not converged:
-        warnings.warn("gee: the estimating equations did not converge", ConvergenceWarning, stacklevel=2)
-        warn.append("the estimating equations did not converge")
-    est = np.asarray(res.params, dtype=float)
-    vcov = np.asarray(res.cov_robust)
-    vnaive = np.asarray(res.cov_naive)
-    se = np.sqrt(np.diag(vcov))
+        bad = rows[(y != 0) & (y != 1)][:10].tolist()
+        raise ModelSpecError(
+            f"gee: family='binomial' needs a 0/1 response; {info.response!r} has other values (rows {bad}); "
+            "recode it to 0/1"
+        )
+    if family == "poisson" and (np.any(y < 0) or np.any(y != np.round(y))):
+        bad = rows[(y < 0) | (y != np.round(y))][:10].tolist()
+        raise ModelSpecError(
+            f"gee: family='poisson' needs non-negative counts; {info.response!r} has other values (rows {bad})"
+        )
+    # group the rows by cluster, keeping their order within a cluster
+    order = np.argsort(codes, kind="stable")
+    if np.count_nonzero(np.diff(codes)) + 1 != len(levels):
+        notes.append(
+            f"rows of a cluster ({groups!r}) were not contiguous; they were grouped by cluster "
+            "(geeglm would treat each run of rows as a separate cluster: sort by cluster before comparing)"
+        )
+    y, X, codes, rows = y[order], X[order], codes[order], rows[order]
+    sizes = np.bincount(codes, minlength=len(levels))
+    wave_levels: tuple = ()
+    wave_codes = None
+    if waves is not None:
+        wave_codes, wave_levels = _wave_codes(frame[waves].gather(rows))
+        key = codes * (int(wave_codes.max()) + 1) + wave_codes
+        uniq, counts = np.unique(key, return_counts=True)
+        if np.any(counts > 1):
+            dup = uniq[counts > 1][0]
+            where = rows[key == dup].tolist()
+            raise ModelSpecError(
+                f"gee: cluster {levels[codes[key == dup][0]]!r} has {len(where)} rows with the same wave "
+                f"({waves}={frame[waves][where[0]]!r}; rows {where[:10]}); keep one row per cluster and wave"
+            )
+    cl = Clusters.build(sizes, wave_codes)
+    fit = fit_geepack(y, X, cl, family=family, corstr=correlation, tol=tol, maxiter=maxiter)
+    warn = list(notes)
+    if fit.unobserved_pairs:
+        shown = ", ".join(f"{wave_levels[a - 1]}-{wave_levels[b - 1]}" for a, b in fit.unobserved_pairs[:10])
+        warn.append(
+            f"unstructured: no cluster has both waves of {len(fit.unobserved_pairs)} pair(s) ({shown}); "
+            "their correlation is set to 0"
+        )
+    if not fit.converged:
+        msg = (f"the estimating equations did not converge in {maxiter} iterations "
+               f"(tol={tol}); geepack stops there too (error 1); raise maxiter")
+        warnings.warn(f"gee: {msg}", ConvergenceWarning, stacklevel=2)
+        warn.append(msg)
+    est = fit.beta
+    with np.errstate(invalid="ignore"):  # a diverged fit can leave a non-PSD covariance
+        se = np.sqrt(np.diag(fit.vbeta))
+        naive_se = np.sqrt(np.diag(fit.vbeta_naive))
     z = est / se
     crit = stats.norm.ppf(0.5 + conf_level / 2)
     summary = pl.DataFrame(
@@ -195,7 +222,7 @@ def gee(
             "term": list(info.fixed_names),
             "estimate": est,
             "std_error": se,
-            "naive_std_error": np.sqrt(np.diag(vnaive)),
+            "naive_std_error": naive_se,
             "statistic": z,
             "p_value": 2 * stats.norm.sf(np.abs(z)),
             "conf_low": est - crit * se,
@@ -205,11 +232,17 @@ def gee(
     if family in ("binomial", "poisson"):
         name = "odds_ratio" if family == "binomial" else "rate_ratio"
         summary = summary.with_columns(pl.col("estimate").exp().alias(name))
-    dep = cov.dep_params
-    if correlation == "independence":
-        dep = None
-    elif correlation in ("exchangeable", "ar1"):
-        dep = float(dep)
+    dep: Any = None
+    if correlation in ("exchangeable", "ar1"):
+        dep = float(fit.alpha[0])
+    elif correlation == "unstructured":
+        L = cl.nwaves
+        dep = np.eye(L)
+        iu = np.triu_indices(L, 1)
+        dep[iu] = fit.alpha
+        dep.T[iu] = fit.alpha
+    if waves is None:
+        wave_levels = tuple(range(1, cl.nwaves + 1))
     return GEEResult(
         formula=formula,
         groups=groups,
@@ -217,11 +250,14 @@ def gee(
         correlation=correlation,
         summary=summary,
         correlation_params=dep,
-        scale=float(res.scale),
+        scale=fit.scale,
         nobs=len(y),
         ngroups=len(levels),
-        converged=converged,
+        converged=fit.converged,
         warnings=tuple(warn),
-        vcov=vcov,
-        vcov_naive=vnaive,
+        vcov=fit.vbeta,
+        vcov_naive=fit.vbeta_naive,
+        waves=waves,
+        wave_levels=wave_levels,
+        iterations=fit.iterations,
     )
