@@ -17,8 +17,11 @@ __all__ = [
     "event_array",
     "group_codes",
     "rows_text",
+    "timefix",
     "z_value",
 ]
+
+TIMEFIX_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
 
 
 def as_polars(df: Any) -> pl.DataFrame:
@@ -168,3 +171,45 @@ def z_value(conf_level: float) -> float:
     if not 0 < conf_level < 1:
         raise ModelSpecError(f"conf_level must be between 0 and 1, got {conf_level}")
     return float(norm.ppf(0.5 + conf_level / 2))
+
+
+def timefix(
+    stop: np.ndarray, start: np.ndarray | None = None, *, tolerance: float = TIMEFIX_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Merge nearly equal times as R's ``aeqSurv`` (survival's ``timefix``, on by default in R).
+
+    Sorted distinct (finite) start and stop times one after the other are tied when
+    they differ by at most ``tolerance`` absolutely, or relative to the mean absolute
+    time; each tied run takes its smallest value. This undoes floating-point noise
+    (e.g. 1.0 and 1.0 + 1e-12 from date arithmetic) that would otherwise split one
+    event time in two. A (start, stop] interval that collapses to length 0 is an error.
+    """
+    if tolerance <= 0:
+        return stop, start
+    allt = stop if start is None else np.concatenate([start, stop])
+    y = np.unique(allt[np.isfinite(allt)])
+    if y.size < 2:
+        return stop, start
+    dy = np.diff(y)
+    scale = np.mean(np.abs(y))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tied = (dy <= tolerance) | (dy / scale <= tolerance)
+    if not tied.any():
+        return stop, start
+    cuts = y[np.concatenate([[True], ~tied])]
+
+    def snap(x: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(cuts, x, side="right") - 1
+        return np.where(np.isfinite(x), cuts[np.clip(idx, 0, cuts.size - 1)], x)
+
+    new_stop = snap(stop)
+    if start is None:
+        return new_stop, None
+    new_start = snap(start)
+    zero = (new_start == new_stop) & (start != stop)
+    if zero.any():
+        raise ModelSpecError(
+            f"after merging nearly equal times (timefix), the interval (start, stop] has length 0 at "
+            f"{rows_text(zero)}; fix these times, or pass timefix=False"
+        )
+    return new_stop, new_start

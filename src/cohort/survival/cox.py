@@ -29,6 +29,7 @@ from cohort.survival._common import (
     rows_text,
     z_value,
 )
+from cohort.survival._common import timefix as aeq_times
 from cohort.survival._cox_engine import CoxData, newton_raphson
 from cohort.survival.formula import design_matrix
 
@@ -561,6 +562,7 @@ def cox(
     penalizer: float = 0.0,
     max_iter: int = 50,
     tol: float = 1e-12,
+    timefix: bool = True,
 ) -> CoxFit:
     """Fit a Cox proportional hazards model, as R's ``coxph``.
 
@@ -584,6 +586,8 @@ def cox(
     missing : "error" (default: name the rows) or "drop".
     engine : "auto"/"numpy" (fast exact engine), or "lifelines" (general path; needed for penalizer).
     penalizer : ridge penalty (lifelines engine only).
+    timefix : merge nearly equal times (floating-point noise such as 1.0 and 1.0 + 1e-12)
+        as R's ``aeqSurv`` before fitting (default, as R's ``coxph.control(timefix=TRUE)``).
 
     Returns
     -------
@@ -623,6 +627,8 @@ def cox(
     sub = frame[design.rows] if design.dropped else frame
     stop = stop_all[design.rows]
     st = None if start_all is None else start_all[design.rows]
+    if timefix:
+        stop, st = aeq_times(stop, st)
     ev = event_array(sub, event)
     w = None
     if weights:

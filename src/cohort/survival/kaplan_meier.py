@@ -19,6 +19,7 @@ from cohort.survival._common import (
     group_codes,
     z_value,
 )
+from cohort.survival._common import timefix as aeq_times
 
 __all__ = ["KaplanMeier", "kaplan_meier"]
 
@@ -220,6 +221,7 @@ def kaplan_meier(
     weights: str | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log",
+    timefix: bool = True,
 ) -> KaplanMeier:
     """Kaplan-Meier estimate of survival, per group, as R's ``survfit``.
 
@@ -233,6 +235,7 @@ def kaplan_meier(
     weights : column with case weights.
     conf_level : level of the pointwise confidence band.
     conf_type : "log" (R's default), "log-log" or "plain".
+    timefix : merge nearly equal times (floating-point noise) as R's ``aeqSurv`` (default, as R).
 
     Returns
     -------
@@ -255,6 +258,8 @@ def kaplan_meier(
     stop = column_array(frame, time, role="time")
     start = column_array(frame, entry, role="entry") if entry is not None else None
     check_times(stop, name=time, start=start, start_name=entry or "entry")
+    if timefix:
+        stop, start = aeq_times(stop, start)
     ev = event_array(frame, event).astype(float)
     w = column_array(frame, weights, role="weights") if weights else np.ones(frame.height)
     if weights and (~np.isfinite(w) | (w < 0)).any():

@@ -12,6 +12,7 @@ from scipy import stats
 
 from cohort.errors import ModelSpecError
 from cohort.survival._common import as_polars, check_times, column_array, event_array, group_codes
+from cohort.survival._common import timefix as aeq_times
 
 __all__ = ["LogRank", "logrank"]
 
@@ -103,6 +104,7 @@ def logrank(
     rho: float = 0.0,
     trend: bool = False,
     scores: Sequence[float] | None = None,
+    timefix: bool = True,
 ) -> LogRank:
     """Log-rank test of equal survival across groups, as R's ``survdiff``.
 
@@ -116,6 +118,7 @@ def logrank(
     rho : Fleming-Harrington weight S(t-)^rho (0: log-rank, 1: Peto-Peto-like).
     trend : add the 1-df test for trend using the sorted numeric ``by`` values as scores.
     scores : explicit scores for the trend test, one per group in sorted order.
+    timefix : merge nearly equal times (floating-point noise) as R's ``aeqSurv`` (default, as R).
 
     Examples
     --------
@@ -130,6 +133,8 @@ def logrank(
     stop = column_array(frame, time, role="time")
     start = column_array(frame, entry, role="entry") if entry else None
     check_times(stop, name=time, start=start, start_name=entry or "entry")
+    if timefix:
+        stop, start = aeq_times(stop, start)
     ev = event_array(frame, event)
     codes, labels, keys = group_codes(frame, by)
     if len(labels) < 2:

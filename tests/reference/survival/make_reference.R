@@ -234,4 +234,34 @@ wjson(list(
   veteran = list(survfit = sf_ref(f_vt, vet_nd, c(30, 100, 365)), predict = pr_ref(f_vt, vet_nd, types = c("lp", "risk")))
 ), "predict")
 
+
+# ---- timefix: nearly equal times merged by aeqSurv (coxph, survfit, survdiff) -------------
+set.seed(20261125)
+tf <- data.frame(t = round(rexp(60, 0.3), 0) + 1, e = rbinom(60, 1, 0.7), x = round(rnorm(60), 3),
+                 g = rep(0:1, 30))
+tf$t <- tf$t + c(0, 1e-12, 3e-13, 0, -2e-12, 1e-10)[(seq_len(60) %% 6) + 1] * tf$t  # float noise
+tf$s <- ifelse(seq_len(60) %% 4 == 0, pmax(0, floor(tf$t) - 1) + c(0, 1e-13)[(seq_len(60) %% 2) + 1], 0)
+writeLines(c("t,e,x,g,s", sprintf("%.17g,%d,%.17g,%d,%.17g", tf$t, tf$e, tf$x, tf$g, tf$s)),
+           file.path(out, "timefix.csv"))
+tf <- read.csv(file.path(out, "timefix.csv"))
+ctl_nofix <- coxph.control(eps = 1e-12, iter.max = 100, toler.chol = 1e-14, timefix = FALSE)
+tf_km <- function(fit) { s <- summary(fit, censored = TRUE)
+  list(time = s$time, n_risk = s$n.risk, n_event = s$n.event, survival = s$surv, std_error = s$std.err) }
+tf_cox <- function(fit) list(estimate = unname(coef(fit)), std_error = unname(sqrt(diag(fit$var))),
+                             loglik = fit$loglik[2], concordance = unname(fit$concordance["concordance"]))
+wjson(list(
+  n_unique_raw = length(unique(tf$t)), n_unique_fixed = length(unique(aeqSurv(Surv(tf$t, tf$e))[, 1])),
+  km = tf_km(survfit(Surv(t, e) ~ 1, data = tf)),
+  km_nofix = tf_km(survfit(Surv(t, e) ~ 1, data = tf, timefix = FALSE)),
+  km_lt = tf_km(survfit(Surv(s, t, e) ~ 1, data = tf)),
+  logrank = survdiff(Surv(t, e) ~ g, data = tf)$chisq,
+  # survdiff(timefix = FALSE) fails in survival 3.5.3 (the option reaches model.frame); the test
+  # only uses the order of the times, so distinct ranks give the unfixed statistic
+  logrank_nofix = survdiff(Surv(match(t, sort(unique(t))), e) ~ g, data = tf)$chisq,
+  cox = tf_cox(coxph(Surv(t, e) ~ x + g, data = tf, control = ctl)),
+  cox_nofix = tf_cox(coxph(Surv(t, e) ~ x + g, data = tf, control = ctl_nofix)),
+  cox_breslow = tf_cox(coxph(Surv(t, e) ~ x + g, data = tf, ties = "breslow", control = ctl)),
+  cox_counting = tf_cox(coxph(Surv(s, t, e) ~ x + g, data = tf, control = ctl))
+), "timefix")
+
 cat("reference written to", out, "\n")
