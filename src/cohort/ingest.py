@@ -6,16 +6,17 @@ The flow of one file (one *batch*):
    already loaded into the same table;
 2. its records are staged as text in temporary tables (never the study file), with
    their source line numbers (:mod:`cohort.io`);
-3. the header is checked against the site's mapping; every value is coerced to
-   its canonical type, recoded and converted (units); a value that cannot be
-   read, a missing required value or a value outside the allowed set sends the
-   row to quarantine with the reason;
+3. the header is checked against the site's mapping and for direct identifiers;
+   every value is coerced (:mod:`cohort.coerce`); a value that cannot be read,
+   a missing required value or a value outside the allowed set sends the row to
+   quarantine with the reason;
 4. the coerced rows are validated with the study's Great Expectations suites
    (:mod:`cohort.validate`): rows with error findings are quarantined, warnings
    are recorded, a fatal finding rejects the whole batch;
 5. in one transaction the upload record, the loaded rows (with their batch id),
    the quarantined rows and the findings are written. A load killed at any
-   moment leaves the study file as it was.
+   moment leaves the study file as it was (a batch being validated, in the
+   ``staging`` schema, is dropped the next time the study is opened).
 
 ``rows_read = rows_loaded + rows_quarantined`` holds for every batch; a
 rejected batch counts all its rows as quarantined (its failing rows, with
@@ -27,7 +28,6 @@ from __future__ import annotations
 import getpass
 import glob as globlib
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from cohort.coerce import Coerced, coerce
 from cohort.db import quote_ident, scalar
 from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import SourceFile, describe_file, drop_staged, stage_raw
@@ -47,7 +48,7 @@ from cohort.mapping import (
     identity_mapping,
     load_mapping,
 )
-from cohort.tables import Column, table_columns
+from cohort.tables import table_columns
 
 if TYPE_CHECKING:
     from cohort.study import Study
@@ -55,9 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "expand_paths"]
 
-_TRUE = ["true", "t", "yes", "y", "1", "ja", "oui", "si", "x"]
-_FALSE = ["false", "f", "no", "n", "0", "nei", "non", "nein"]
-_UNIT_FACTOR = {"mg": 1.0, "g": 1000.0}
 _NO_FINDINGS = pl.DataFrame(schema={
     "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
     "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
@@ -99,195 +97,6 @@ def expand_paths(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
     if not out:
         raise InputFileError(f"no input files found in {', '.join(map(str, items))}")
     return out
-
-
-# -- coercion ---------------------------------------------------------------------
-
-
-class _Sql:
-    """Named bound parameters for SQL text built in pieces (a piece may repeat)."""
-
-    def __init__(self) -> None:
-        self.params: dict[str, Any] = {}
-
-    def bind(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f"${name}"
-
-    def used_in(self, text: str) -> dict[str, Any]:
-        """The parameters ``text`` refers to (DuckDB refuses extra ones)."""
-        names = set(re.findall(r"\$(p\d+)\b", text))
-        return {k: v for k, v in self.params.items() if k in names}
-
-
-def _text(raw: str) -> str:
-    return f"nullif(trim({raw}), '')"
-
-
-def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
-                decimal_comma: bool) -> str:
-    """SQL expression that turns the raw text of ``cm`` into the canonical value."""
-    if cm.source is None:
-        return f"cast({sql.bind(cm.constant)} as {_duck_type(col)})"
-    v = _text(quote_ident(cm.source))
-    if cm.pseudonymise:
-        v = f"cohort_pseudonymise({v})"
-    if cm.recode:  # site codes to canonical values, before any typing
-        cases = " ".join(f"when {sql.bind(k)} then {sql.bind(t)}" for k, t in cm.recode)
-        v = f"coalesce(case {v} {cases} end, {v})"
-    dtype = col.dtype
-    if dtype == pl.String:
-        if col.allowed:  # the allowed spelling whatever the case the site used
-            cases = " ".join(f"when {sql.bind(a.lower())} then {sql.bind(a)}" for a in col.allowed)
-            return f"coalesce(case lower({v}) {cases} end, {v})"
-        return v
-    if dtype == pl.Boolean:
-        return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "
-                f"when list_contains({sql.bind(_FALSE)}::varchar[], lower({v})) then false end")
-    if dtype == pl.Date:
-        # ISO dates (and date-times, as spreadsheets give them) are always understood
-        parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"
-        if cm.date_format:
-            parsed = f"coalesce(try_strptime({v}, {sql.bind(cm.date_format)})::date, {parsed})"
-        if source_format == "excel":
-            serial = (f"case when regexp_full_match({v}, '[0-9]{{1,6}}(\\.0+)?') "
-                      f"then date '1899-12-30' + cast(cast({v} as double) as integer) end")
-            parsed = f"coalesce({parsed}, {serial})"
-        return parsed
-    number = v
-    if cm.thousands:
-        number = f"replace({number}, {sql.bind(cm.thousands)}, '')"
-    if decimal_comma:
-        number = f"replace({number}, ',', '.')"
-    number = f"try_cast({number} as double)"  # inf and nan are refused by the domain check
-    if dtype == pl.Float64:
-        return number
-    return f"case when {number} = round({number}) and abs({number}) < 32767 then cast({number} as smallint) end"
-
-
-def _duck_type(col: Column) -> str:
-    return {pl.String: "varchar", pl.Date: "date", pl.Float64: "double",
-            pl.Int16: "smallint", pl.Boolean: "boolean"}[col.dtype]  # type: ignore[index]
-
-
-def _v(name: str) -> str:
-    """Column of the coerced value of canonical column ``name`` (beside the raw text)."""
-    return quote_ident(f"__v_{name}")
-
-
-def _register_pseudonymiser(con: duckdb.DuckDBPyConnection) -> None:
-    from cohort.identifiers import pseudonymise, study_secret
-
-    secret = study_secret()
-    try:
-        con.remove_function("cohort_pseudonymise")
-    except (duckdb.InvalidInputException, duckdb.CatalogException):
-        pass
-    con.create_function("cohort_pseudonymise", lambda v: pseudonymise(v, secret=secret),
-                        [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                        null_handling="special")
-
-
-@dataclass(frozen=True)
-class _Coerced:
-    """The typed rows of a batch as a query over its raw text (never materialised:
-    each use computes the values again, cheaper than writing them out)."""
-
-    sql: str  # select source_line, <canonical columns> from ...
-    params: dict[str, Any]
-
-
-def _coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
-            errors: str, decimal_comma: bool) -> _Coerced:
-    """Write ``errors`` (one row per value that failed) and return the typed rows' query."""
-    sql = _Sql()
-    by_name = {c.canonical: c for c in tm.columns}
-    if any(c.pseudonymise for c in tm.columns):
-        _register_pseudonymiser(con)
-    exprs: dict[str, str] = {}
-    for col in table_columns(tm.table):
-        cm = by_name.get(col.name)
-        exprs[col.name] = (f"cast(null as {_duck_type(col)})" if cm is None else
-                           _value_expr(col, cm, sql, source_format=src.format,
-                                       decimal_comma=decimal_comma))
-    dose = by_name.get("dose_mg")
-    if dose is not None and dose.source is not None and dose.unit != "mg":
-        if dose.unit == "mg/kg":
-            # rounded to 1e-6 mg so that 56 mg given as 56/w mg/kg comes back as 56
-            exprs["dose_mg"] = f"round(({exprs['dose_mg']}) * ({exprs['weight_kg']}), 6)"
-        else:
-            exprs["dose_mg"] = f"({exprs['dose_mg']}) * {sql.bind(_UNIT_FACTOR[dose.unit])}"
-    typed = ", ".join(f"{e} as {_v(name)}" for name, e in exprs.items())
-    both = f"select r.*, {typed} from {raw} r"  # raw text and typed values side by side
-
-    # (condition on a row of `both`, column, rule, message, raw column)
-    checks: list[tuple[str, str, str, str, str]] = []
-    for col in table_columns(tm.table):
-        cm = by_name.get(col.name)
-        if cm is None or cm.source is None:
-            continue
-        rawcol = quote_ident(cm.source)
-        val = _v(col.name)
-        fmt = (f" in format {cm.date_format}" if cm.date_format else
-               " (expected yyyy-mm-dd; set date_format in the mapping for another format)")
-        what = {pl.Date: f"a date{fmt}", pl.Float64: "a number", pl.Int16: "a whole number",
-                pl.Boolean: "yes/no", pl.String: "text"}[col.dtype]  # type: ignore[index]
-
-        def check(cond: str, rule: str, message: str, column: str = col.name,
-                  raw_column: str = rawcol) -> None:
-            checks.append((cond, column, rule, message, raw_column))
-
-        if col.required:
-            check(f"{_text(rawcol)} is null", f"required.{col.name}",
-                  f"{cm.source!r} is empty but {tm.table}.{col.name} is required")
-        if col.dtype != pl.String:
-            per_kg = f" and {_v('weight_kg')} is not null" if cm.unit == "mg/kg" else ""
-            hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
-                if col.dtype in (pl.Float64, pl.Int16) else ""
-            check(f"{_text(rawcol)} is not null and {val} is null{per_kg}", f"coerce.{col.name}",
-                  f"{cm.source!r} value cannot be read as {what}{hint}")
-        if col.allowed:
-            allowed = ", ".join(sql.bind(a) for a in col.allowed)
-            check(f"{val} is not null and {val} not in ({allowed})",
-                  f"allowed.{col.name}",
-                  f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
-                  "add a recode for it to the mapping or correct the source")
-        if col.dtype == pl.Float64:
-            check(f"{val} is not null and not isfinite({val})", f"coerce.{col.name}",
-                  f"{cm.source!r} value is not a finite number")
-        if col.domain is not None:
-            predicate, wording = col.domain
-            guard = f"isfinite({val})" if col.dtype == pl.Float64 else f"{val} is not null"
-            check(f"{guard} and not ({predicate.format(*[val] * 2)})", f"domain.{col.name}",
-                  f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}")
-        if col.name == "dose_mg" and cm.unit == "mg/kg":
-            check(f"{_text(rawcol)} is not null and {_v('weight_kg')} is null", "unit.dose_mg",
-                  "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown")
-
-    # one pass over the batch finds the rows with any problem (few); their reasons are
-    # then read from those rows alone
-    bad = f"{errors}_rows"
-    any_problem = " or ".join(f"({c[0]})" for c in checks) or "false"
-    find_bad = (f"create or replace temp table {bad} as select * from ({both}) "
-                f"where _parse_error is not null or ({any_problem})")
-    con.execute(find_bad, sql.used_in(find_bad))
-    selects = [f"select source_line, null as column_name, null as value, 'parse.record' as rule, "
-               f"_parse_error as message from {bad} where _parse_error is not null"]
-    for cond, column, rule, message, raw_column in checks:
-        selects.append(f"select source_line, {sql.bind(column)}, {raw_column}, {sql.bind(rule)}, "
-                       f"{sql.bind(message)} from {bad} where _parse_error is null and ({cond})")
-    reasons = f"create or replace temp table {errors} as {' union all '.join(selects)}"
-    try:
-        con.execute(reasons, sql.used_in(reasons))
-    finally:
-        con.execute(f"drop table if exists {bad}")
-    columns = ", ".join(f"{_v(c.name)} as {quote_ident(c.name)}" for c in table_columns(tm.table))
-    rows = f"select source_line, {columns} from ({both})"
-    return _Coerced(rows, sql.used_in(rows))
-
-
-# -- the load ---------------------------------------------------------------------
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -403,14 +212,14 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: {rows_read:,} rows read; coercing")
-        typed = _coerce(con, tm, src, raw=raw, errors=errors,
+        typed = coerce(con, tm, src, raw=raw, errors=errors,
                         decimal_comma=(read.decimal_comma if read else False))
-        rows = _Coerced(f"select *, {int(batch)}::bigint as batch_id from ({typed.sql}) "
+        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({typed.sql}) "
                         f"where source_line not in (select source_line from {errors})",
                         typed.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
-            rows = _Coerced(f"select * from {staged}", {})
+            rows = Coerced(f"select * from {staged}", {})
         options = study.validation_options() if validate else {"config": ValidationConfig()}
         config = options["config"]
         progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
@@ -463,7 +272,7 @@ def _with_site(tm: TableMap, site_id: str) -> TableMap:
 
 def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
              site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
-             rows: _Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
+             rows: Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
              loaded_by: str, fatal_fraction: float) -> LoadResult:
     findings = report.findings if report is not None else _NO_FINDINGS
     val_errors = findings.filter(pl.col("severity").is_in(["error", "fatal"]))
