@@ -170,55 +170,70 @@ class Clusters:
 
 
 # ---------------------------------------------------------------- working correlation
-def _corr_blocks(cl: Clusters, corstr: str, alpha: np.ndarray, rows: slice) -> np.ndarray:
-    """R_i for clusters ``rows`` as a (k, m, m) stack, identity on padded positions."""
-    idx = cl.index[rows]
-    mask = cl.mask[rows]
+def _chunks(cl: Clusters) -> list[slice]:
+    K = len(cl.sizes)
+    return [slice(a, min(K, a + _CHUNK)) for a in range(0, K, _CHUNK)]
+
+
+def _lookup(cl: Clusters, corstr: str, rows: slice) -> np.ndarray:
+    """Codes into the table of :func:`_table` giving R_i for clusters ``rows`` (k, m, m).
+
+    Padded positions get the identity: 1 on the diagonal, 0 elsewhere.
+    """
+    idx, mask = cl.index[rows], cl.mask[rows]
     k, m = idx.shape
     both = mask[:, :, None] & mask[:, None, :]
-    eye = np.broadcast_to(np.eye(m, dtype=bool), (k, m, m))
-    w = np.where(mask, cl.waves[np.maximum(idx, 0)], 0)
+    eye = np.eye(m, dtype=bool)[None, :, :]
+    w = np.where(mask, cl.waves[np.maximum(idx, 0)], 1).astype(np.int32) - 1
+    L = cl.nwaves
     if corstr == "exchangeable":
-        R = np.where(both, alpha[0], 0.0)
+        code = np.where(both, 1, 2)
+        pad_off, diag = 2, 0
     elif corstr == "ar1":
-        d = np.abs(w[:, :, None] - w[:, None, :])
-        R = np.where(both, np.power(alpha[0], d.astype(float)), 0.0)
-    else:  # unstructured
-        L = cl.nwaves
-        full = np.eye(L)
-        iu = np.triu_indices(L, 1)
-        full[iu] = alpha
-        full.T[iu] = alpha
-        wi = np.maximum(w, 1) - 1
-        R = np.where(both, full[wi[:, :, None], wi[:, None, :]], 0.0)
-    return np.where(eye, 1.0, R)
+        code = np.abs(w[:, :, None] - w[:, None, :])
+        pad_off, diag = L, 0
+    else:  # unstructured: flat index of (w_j, w_k) in the L x L matrix
+        code = w[:, :, None] * L + w[:, None, :]
+        pad_off, diag = L * L, L * L + 1
+    code = np.where(both, code, pad_off)
+    return np.where(eye, diag, code).astype(np.int32)
 
 
-def _cluster_solve(cl: Clusters, corstr: str, alpha: np.ndarray, D: np.ndarray, e: np.ndarray):
-    """Yield per chunk: padded D (k,m,p), R^-1 D, R^-1 e."""
-    K = len(cl.sizes)
+def _table(corstr: str, alpha: np.ndarray, L: int) -> np.ndarray:
+    if corstr == "exchangeable":
+        return np.array([1.0, alpha[0], 0.0])
+    if corstr == "ar1":
+        return np.r_[np.power(alpha[0], np.arange(L, dtype=float)), 0.0]
+    full = np.eye(L)
+    iu = np.triu_indices(L, 1)
+    full[iu] = alpha
+    full.T[iu] = alpha
+    return np.r_[full.ravel(), 0.0, 1.0]
+
+
+def _cluster_solve(cl: Clusters, corstr: str, alpha: np.ndarray, D: np.ndarray, e: np.ndarray, lookups):
+    """Yield per chunk: padded D (k,m,p), e (k,m), R^-1 D, R^-1 e."""
     p = D.shape[1]
-    for start in range(0, K, _CHUNK):
-        rows = slice(start, min(K, start + _CHUNK))
+    table = None if corstr == "independence" else _table(corstr, alpha, cl.nwaves)
+    for rows, code in zip(_chunks(cl), lookups, strict=True):
         idx = cl.index[rows]
         mask = cl.mask[rows]
         safe = np.maximum(idx, 0)
         Dp = np.where(mask[:, :, None], D[safe], 0.0)
         ep = np.where(mask, e[safe], 0.0)
-        if corstr == "independence":
+        if table is None:
             yield Dp, ep, Dp, ep
             continue
-        R = _corr_blocks(cl, corstr, alpha, rows)
         rhs = np.concatenate([Dp, ep[:, :, None]], axis=2)
-        sol = np.linalg.solve(R, rhs)
+        sol = np.linalg.solve(table[code], rhs)
         yield Dp, ep, sol[:, :, :p], sol[:, :, p]
 
 
-def _beta_step(cl, corstr, alpha, D, e):
+def _beta_step(cl, corstr, alpha, D, e, lookups):
     p = D.shape[1]
     H = np.zeros((p, p))
     G = np.zeros(p)
-    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, e):
+    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, e, lookups):
         H += np.einsum("kmp,kmq->pq", Dp, RiD)
         G += np.einsum("kmp,km->p", Dp, Rie)
     return np.linalg.solve(H, G)
@@ -229,9 +244,10 @@ def _alpha_step(cl: Clusters, corstr: str, alpha: np.ndarray, e: np.ndarray, phi
     if corstr == "exchangeable":
         return np.array([np.mean(z - alpha[0])]) if len(z) else np.zeros(1)
     if corstr == "ar1":
-        d = cl.pair_d.astype(float)
-        rho = np.power(alpha[0], d)
-        E = np.where(cl.pair_d == 1, 1.0, d * np.power(alpha[0], d - 1))
+        d = cl.pair_d
+        pw = np.power(alpha[0], np.arange(int(d.max(initial=1)) + 1, dtype=float))
+        rho = pw[d]
+        E = np.where(d == 1, 1.0, d * pw[np.maximum(d - 1, 0)])
         H = float(E @ E)
         return np.array([float(E @ (z - rho)) / H]) if H > 0 else np.zeros(1)
     q = len(alpha)
@@ -277,6 +293,9 @@ def fit_geepack(
         rv = 1 / np.sqrt(_variance(family, mu))
         return eta, mu, rv, (y - mu) * rv
 
+    lookups = [] if corstr == "independence" else [_lookup(cl, corstr, rows) for rows in _chunks(cl)]
+    if not lookups:
+        lookups = [None] * len(_chunks(cl))
     _, _, _, e0 = pearson(beta)
     gamma = float(np.mean(e0**2))
     alpha = np.zeros(n_alpha(corstr, cl.nwaves))
@@ -285,7 +304,7 @@ def fit_geepack(
     for it in range(1, maxiter + 1):  # noqa: B007 (used after the loop)
         eta, mu, rv, e = pearson(beta)
         D = X * (rv * _mu_eta(family, eta))[:, None]
-        dbeta = _beta_step(cl, corstr, alpha, D, e)
+        dbeta = _beta_step(cl, corstr, alpha, D, e, lookups)
         beta = beta + dbeta
         _, _, _, e = pearson(beta)
         new_gamma = float(np.mean(e**2))
@@ -303,7 +322,7 @@ def fit_geepack(
     p = X.shape[1]
     A = np.zeros((p, p))
     meat = np.zeros((p, p))
-    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, e):
+    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, e, lookups):
         A += np.einsum("kmp,kmq->pq", Dp, RiD) / gamma
         U = np.einsum("kmp,km->kp", Dp, Rie) / gamma
         meat += U.T @ U
