@@ -37,19 +37,23 @@ __all__ = ["CoxFit", "cox", "concordance_counts"]
 
 
 # ---- concordance ------------------------------------------------------------------------
-def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _suffix_counts(
+    a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray, wts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """For each query i: #{j: a_j >= q_i, b_j < v_i} and #{j: a_j >= q_i, b_j <= v_i}.
 
     ``a`` and ``q`` are integer keys, ``b`` and ``v`` integer ranks; vectorised
     over queries by a dyadic decomposition of the suffix of the a-sorted data.
+    With ``wts`` the counts are sums of the weights of those j.
     """
     n = a.size
     order = np.argsort(a, kind="stable")
     a_s = a[order]
     b_s = b[order].astype(np.int64)
     p = np.searchsorted(a_s, q, side="left").astype(np.int64)
-    less = np.zeros(q.size, dtype=np.int64)
-    leq = np.zeros(q.size, dtype=np.int64)
+    dtype = np.int64 if wts is None else np.float64
+    less = np.zeros(q.size, dtype=dtype)
+    leq = np.zeros(q.size, dtype=dtype)
     if n == 0:
         return less, leq
     top = int(np.ceil(np.log2(n))) if n > 1 else 0
@@ -57,10 +61,18 @@ def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -
     M = int(max(b_s.max(initial=0), v.max(initial=0))) + 2
     whole = p == 0
     keys = np.arange(n, dtype=np.int64) * M + b_s  # level 0: one row per block
+    wk = None if wts is None else np.asarray(wts, dtype=np.float64)[order]
+    cw = None if wk is None else np.concatenate([[0.0], np.cumsum(wk)])
     for L in range(top + 1):
         if L:
             # merge pairs of sorted blocks: the stable sort sees two sorted runs per block (O(n))
-            keys = np.sort(((keys // M) >> 1) * M + keys % M, kind="stable")
+            keys = ((keys // M) >> 1) * M + keys % M
+            if wk is None:
+                keys = np.sort(keys, kind="stable")
+            else:
+                o = np.argsort(keys, kind="stable")
+                keys, wk = keys[o], wk[o]
+                cw = np.concatenate([[0.0], np.cumsum(wk)])
         if L == top:
             sel = whole
             qb = np.zeros(int(sel.sum()), dtype=np.int64)
@@ -70,16 +82,26 @@ def _suffix_counts(a: np.ndarray, b: np.ndarray, q: np.ndarray, v: np.ndarray) -
         if sel.any():
             base = np.searchsorted(keys, qb * M, side="left")
             vv = v[sel].astype(np.int64)
-            less[sel] += np.searchsorted(keys, qb * M + vv, side="left") - base
-            leq[sel] += np.searchsorted(keys, qb * M + vv, side="right") - base
+            lo = np.searchsorted(keys, qb * M + vv, side="left")
+            hi = np.searchsorted(keys, qb * M + vv, side="right")
+            if cw is None:
+                less[sel] += lo - base
+                leq[sel] += hi - base
+            else:
+                less[sel] += cw[lo] - cw[base]
+                leq[sel] += cw[hi] - cw[base]
         if L < top:
             p = np.where(sel, p + (1 << L), p)
     return less, leq
 
 
-def _count_at_least(a: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """#{j: a_j >= q_i}."""
-    return a.size - np.searchsorted(np.sort(a), q, side="left")
+def _count_at_least(a: np.ndarray, q: np.ndarray, wts: np.ndarray | None = None) -> np.ndarray:
+    """#{j: a_j >= q_i} (the sum of their weights with ``wts``)."""
+    if wts is None:
+        return a.size - np.searchsorted(np.sort(a), q, side="left")
+    order = np.argsort(a, kind="stable")
+    tail = np.concatenate([np.cumsum(np.asarray(wts, dtype=np.float64)[order][::-1])[::-1], [0.0]])
+    return tail[np.searchsorted(a[order], q, side="left")]
 
 
 def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
@@ -88,32 +110,42 @@ def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
     A pair is comparable when one row has an event at t and the other is in
     the same stratum and at risk beyond t (still at risk at t and not an
     event at t); concordant when the row with the event has the larger risk
-    score. Ties in the risk score count one half.
+    score. Ties in the risk score count one half. With case weights each pair
+    counts w_i * w_j (as R).
     """
     ranks = np.unique(eta, return_inverse=True)[1].astype(np.int64)
     ev = data.ev_idx
+    wts = None if data.unit_weights else data.w
     # stop side: key2 > 2*key_i and key2 < 2*stratum_end; censored rows at t_i count (key2 = 2k+1)
     key2 = 2 * data.key_stop + (~data.event).astype(np.int64)
     qi = 2 * data.key_stop[ev] + 1
     qend = 2 * data.stratum_end[ev]
-    l1, e1 = _suffix_counts(key2, ranks, np.concatenate([qi, qend]), np.concatenate([ranks[ev]] * 2))
+    l1, e1 = _suffix_counts(key2, ranks, np.concatenate([qi, qend]), np.concatenate([ranks[ev]] * 2), wts)
     m = ev.size
     less = l1[:m] - l1[m:]
     leq = e1[:m] - e1[m:]
-    tot = _count_at_least(key2, qi) - _count_at_least(key2, qend)
+    tot = _count_at_least(key2, qi, wts) - _count_at_least(key2, qend, wts)
     if data.counting:
         kst = data.key_start
         ki = data.key_stop[ev]
         kend = data.stratum_end[ev]
-        l2, e2 = _suffix_counts(kst, ranks, np.concatenate([ki, kend]), np.concatenate([ranks[ev]] * 2))
+        l2, e2 = _suffix_counts(kst, ranks, np.concatenate([ki, kend]), np.concatenate([ranks[ev]] * 2), wts)
         less = less - (l2[:m] - l2[m:])
         leq = leq - (e2[:m] - e2[m:])
-        tot = tot - (_count_at_least(kst, ki) - _count_at_least(kst, kend))
-    concordant = float(less.sum())
-    tied_x = float((leq - less).sum())
-    discordant = float((tot - leq).sum())
-    d = data.d
-    tied_y = float((d * (d - 1) / 2).sum())
+        tot = tot - (_count_at_least(kst, ki, wts) - _count_at_least(kst, kend, wts))
+    if wts is None:
+        concordant = float(less.sum())
+        tied_x = float((leq - less).sum())
+        discordant = float((tot - leq).sum())
+        d = data.d
+        tied_y = float((d * (d - 1) / 2).sum())
+    else:
+        we = data.w[:m]
+        concordant = float(we @ less)
+        tied_x = float(we @ (leq - less))
+        discordant = float(we @ (tot - leq))
+        sw = data._gsum(we)
+        tied_y = float(((sw * sw - data._gsum(we * we)) / 2).sum())
     denom = concordant + discordant + tied_x
     return {
         "concordant": concordant,
@@ -434,10 +466,13 @@ class CoxFit:
         elif transform == "log":
             tt = np.log(times)
         elif transform == "rank":
-            # R ranks all rows' stop times (average ties); evaluate at the event times
-            raise ModelSpecError("transform='rank' is not supported; use 'km', 'identity' or 'log'")
+            # R ranks all rows' stop times (average ranks for ties, pooled over strata)
+            allstop = np.sort(self._times[1])
+            lo = np.searchsorted(allstop, times, side="left")
+            hi = np.searchsorted(allstop, times, side="right")
+            tt = (lo + 1 + hi) / 2.0
         else:
-            raise ModelSpecError(f"unknown transform {transform!r}; use 'km', 'identity' or 'log'")
+            raise ModelSpecError(f"unknown transform {transform!r}; use 'km', 'rank', 'identity' or 'log'")
         # centre on the mean over event rows (unweighted, as R)
         gt = tt - np.sum(tt * d.d) / d.d.sum()
         ev = d.evaluate(self.coef)

@@ -264,4 +264,32 @@ wjson(list(
   cox_counting = tf_cox(coxph(Surv(s, t, e) ~ x + g, data = tf, control = ctl))
 ), "timefix")
 
+
+# ---- concordance with case weights; cox.zph transforms -------------------------------------
+zph_tr <- function(fit) lapply(c(identity = "identity", rank = "rank", log = "log", km = "km"), function(tr) {
+  z <- cox.zph(fit, transform = tr)
+  list(term = rownames(z$table), chisq = unname(z$table[, "chisq"]), df = unname(z$table[, "df"]),
+       p = unname(z$table[, "p"]))
+})
+conc <- function(fit) list(concordance = unname(fit$concordance["concordance"]),
+                           counts = as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y",
+                                                              "tied.xy")]))
+cgd$w <- 1 + (cgd$id %% 4) / 4
+rossi$w2 <- 1 + (rossi$age %% 3)
+f_rossi <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, control = ctl)
+f_rossi_w <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, weights = w, control = ctl)
+f_rossi_w2 <- coxph(Surv(week, arrest) ~ fin + age + prio, data = rossi, weights = w2, control = ctl)
+f_heart <- coxph(Surv(start, stop, event) ~ age + year + surgery + transplant, data = heart, control = ctl)
+f_cgd_w <- coxph(Surv(tstart, tstop, status) ~ treat + age + strata(hos_cat), data = cgd, weights = w,
+                 control = ctl)
+f_vet_s <- coxph(Surv(time, status) ~ karno + age + celltype + strata(trt), data = vet, control = ctl)
+wjson(list(
+  rossi = list(zph = zph_tr(f_rossi), concordance = conc(f_rossi)),
+  rossi_weights = list(zph = zph_tr(f_rossi_w), concordance = conc(f_rossi_w)),
+  rossi_int_weights = list(zph = zph_tr(f_rossi_w2), concordance = conc(f_rossi_w2)),
+  heart = list(zph = zph_tr(f_heart), concordance = conc(f_heart)),
+  cgd_weights_strata = list(zph = zph_tr(f_cgd_w), concordance = conc(f_cgd_w)),
+  veteran_strata = list(zph = zph_tr(f_vet_s), concordance = conc(f_vet_s))
+), "zph_concordance")
+
 cat("reference written to", out, "\n")

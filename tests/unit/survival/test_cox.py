@@ -72,11 +72,10 @@ def test_cox_matches_r(case: str) -> None:
         assert "robust_std_error" not in s.columns
     assert fit.loglik == pytest.approx(ref["loglik"], rel=1e-10)
     assert fit.loglik_null == pytest.approx(ref["loglik_null"], rel=1e-10)
-    if "weights" not in CASES[case][2]:  # R weights the concordance pairs; ours counts them unweighted
-        assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-10)
-        cc = fit.concordance_detail
-        for k in ("concordant", "discordant", "tied_x", "tied_y"):
-            assert cc[k] == ref["concordance_counts"][k.replace("_", ".")]
+    assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-10)  # weighted pairs with weights
+    cc = fit.concordance_detail
+    for k in ("concordant", "discordant", "tied_x", "tied_y"):
+        assert cc[k] == pytest.approx(ref["concordance_counts"][k.replace("_", ".")], rel=1e-12)
     tests = dict(zip(fit.tests["test"], fit.tests["statistic"], strict=True))
     assert tests["score"] == pytest.approx(ref["score_test"], rel=1e-8)
     wald = tests["robust_wald"] if "robust_std_error" in ref else tests["wald"]
