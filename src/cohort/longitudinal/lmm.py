@@ -263,7 +263,10 @@ def _varcorr(group: str, names: tuple[str, ...], cov: np.ndarray, sigma2: float,
     q = len(names)
     sd = np.sqrt(np.diag(cov))
     for j in range(q):
-        rows.append((group, names[j], None, float(cov[j, j]), float(sd[j])))
+        # (x || g) is lme4's (1 | g) + (0 + x | g): separate terms, named by make.unique as
+        # as.data.frame(VarCorr()) shows them ("g", "g.1", ...)
+        name = f"{group}.{j}" if diagonal and j > 0 else group
+        rows.append((name, names[j], None, float(cov[j, j]), float(sd[j])))
     if not diagonal:
         for j in range(q):
             for i in range(j + 1, q):
