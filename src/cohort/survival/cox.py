@@ -604,8 +604,16 @@ def cox(
     Parameters
     ----------
     df : polars or pandas DataFrame, one row per subject or per (start, stop] interval.
-    formula : right-hand side, e.g. ``"fin + age + prio"``, ``"a*b"``, ``"C(site)"``,
-        ``"C(site, contr.treatment(base='b'))"``.
+    formula : right-hand side (formulaic syntax), e.g. ``"fin + age + prio"``, ``"a*b"``,
+        ``"C(site)"``. A categorical reference level is set with
+        ``treatment(site, reference='b')`` (also ``treatment(site, 'b')``,
+        ``C(site, contr.treatment(base='b'))`` or ``C(site, Treatment(reference='b'))``).
+        Coefficient names: numeric columns keep their name; each non-reference level
+        of a categorical column is ``C(site)[T.a]`` whatever the spelling (strings used
+        without ``C()``: ``site[T.a]``); interactions join with ``:``, e.g.
+        ``fin:age``. Term names (``fit.terms``, the rows of the proportional hazards
+        test) are ``C(site)`` for all of a factor's columns. Quote names with dots
+        in backticks: ```ph.ecog```.
     time : follow-up (stop) time column.
     event : 0/1 event column.
     start : interval start column: counting-process data, time-varying
