@@ -7,7 +7,10 @@ always bound, never pasted into the SQL text.
 A derivation may build on others: ``-- uses: follow_up`` makes the output of
 sql/derive/follow_up.sql available to its query as ``follow_up`` (a common table
 expression, so the whole is still one query). The parameters of the derivation
-it uses must be declared by the user too; their values flow by name.
+it uses must be declared by the user too; their values flow by name. Uses nest
+(a used derivation may use others) and each derivation reached becomes one
+common table expression, however many paths lead to it. A derivation whose name
+starts with ``_`` is a building block for others (not listed as available).
 """
 
 from __future__ import annotations
@@ -53,12 +56,38 @@ class Derivation:
         body = [line for line in lines if not line.startswith("--")] if lines else []
         return "\n".join(body).strip()
 
+    def needs(self, catalogue: dict[str, Derivation]) -> tuple[str, ...]:
+        """Every derivation this one builds on, directly or through others, each once,
+        in dependency order (a derivation comes after those it uses)."""
+        order: list[str] = []
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in path:
+                raise UserError(f"{self.path}: derivations use each other in a circle: "
+                                f"{' -> '.join((*path[path.index(name):], name))}; "
+                                f"remove one of these '-- uses:' lines")
+            if name in order:
+                return
+            for used in catalogue[name].uses:
+                visit(used, (*path, name))
+            order.append(name)
+
+        for name in self.uses:
+            visit(name, (self.name,))
+        return tuple(order)
+
     def sql(self, catalogue: dict[str, Derivation]) -> str:
-        """The query with what it uses put in front as common table expressions."""
+        """The query with what it uses put in front as common table expressions.
+
+        What it uses is flattened: each derivation reached (directly, through others, or
+        along two paths) becomes one common table expression, after those it uses, so
+        it is computed once and every query in the chain refers to it by name.
+        """
         query = self.query
         if not self.uses:
             return query
-        ctes = ",\n".join(f"{name} as (\n{catalogue[name].sql(catalogue)}\n)" for name in self.uses)
+        ctes = ",\n".join(f"{name} as (\n{catalogue[name].query}\n)"
+                           for name in self.needs(catalogue))
         if re.match(r"with\b", query, flags=re.IGNORECASE):
             return f"with {ctes},\n{query[4:].lstrip()}"
         return f"with {ctes}\n{query}"
@@ -106,6 +135,7 @@ def derivations() -> dict[str, Derivation]:
             if missing:
                 raise UserError(f"{d.path}: uses {name!r} but does not declare its "
                                 f"parameter(s) {', '.join(sorted(missing))}")
+        d.needs(found)  # no circles
     return found
 
 
@@ -130,8 +160,9 @@ def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataF
     """
     available = derivations()
     if name not in available:
-        raise UserError(f"no derivation {name!r}{closest(name, list(available))}; "
-                        f"available: {', '.join(available)}")
+        listed = [n for n in available if not n.startswith("_")]
+        raise UserError(f"no derivation {name!r}{closest(name, listed)}; "
+                        f"available: {', '.join(listed)}")
     d = available[name]
     declared = {p.name: p for p in d.parameters}
     unknown = sorted(set(params) - set(declared))
