@@ -311,18 +311,20 @@ def newton_raphson(
     init: np.ndarray | None = None,
     max_iter: int = 50,
     tol: float = 1e-12,
+    first: dict | None = None,
 ) -> NewtonResult:
     """Maximise the partial likelihood by Newton-Raphson with step halving (as R's coxph).
 
     Convergence: relative change of the log-likelihood <= tol and the Newton
     step below 1e-8 in every coordinate (relative to max(1, |beta|)). Infinite
     estimates (monotone likelihood, separation) are flagged in ``messages``.
+    ``first`` is ``data.evaluate(init)`` when the caller already has it.
     """
     p = data.p
     beta = np.zeros(p) if init is None else np.asarray(init, dtype=float).copy()
     messages: list[str] = []
     diverging_idx: list[int] = []
-    ev = data.evaluate(beta)
+    ev = data.evaluate(beta) if first is None else first
     loglik = ev["loglik"]
     rel = float("nan")
     converged = False

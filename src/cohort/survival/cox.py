@@ -199,6 +199,21 @@ class CoxFit:
     _strata_cols: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _strata_keys: pl.DataFrame | None = field(default=None, repr=False, compare=False)
     _names: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
+    _keep: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def _coef_fit(self) -> np.ndarray:
+        """The estimated (non-aliased) coefficients, in the layout of ``_data``."""
+        return self.coef if self._keep is None else self.coef[self._keep]
+
+    def _fitted(self, a: np.ndarray) -> np.ndarray:
+        """The non-aliased rows/columns of a p x p matrix."""
+        return a if self._keep is None else a[np.ix_(self._keep, self._keep)]
+
+    @property
+    def aliased(self) -> tuple[str, ...]:
+        """Terms whose coefficients are not estimable (NaN, as R's NA): collinear or constant columns."""
+        return tuple(n for n, c in zip(self.names, self.coef, strict=True) if np.isnan(c))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -212,7 +227,7 @@ class CoxFit:
     def _concordance(self) -> dict[str, float]:
         if self._data is None:
             raise ModelSpecError("concordance needs the numpy engine")
-        eta = np.einsum("ij,j->i", self._data.X, self.coef)
+        eta = np.einsum("ij,j->i", self._data.X, self._coef_fit)
         return concordance_counts(self._data, eta)
 
     @property
@@ -228,16 +243,17 @@ class CoxFit:
     @cached_property
     def tests(self) -> pl.DataFrame:
         """Likelihood-ratio, Wald and score tests of all coefficients = 0 (as R's summary.coxph)."""
-        p = self.coef.size
+        coef = self._coef_fit
+        p = coef.size
         lr = 2 * (self.loglik - self.loglik_null)
-        wald = float(self.coef @ np.linalg.solve(self.vcov, self.coef))
+        wald = float(coef @ np.linalg.solve(self._fitted(self.vcov), coef))
         score = float("nan")
         if self._data is not None:
             ev0 = self._data.evaluate(np.zeros(p))
             score = float(ev0["score"] @ np.linalg.solve(ev0["info"], ev0["score"]))
         rows = [("likelihood_ratio", lr), ("wald", wald), ("score", score)]
         if self.robust_vcov is not None:
-            rows.append(("robust_wald", float(self.coef @ np.linalg.solve(self.robust_vcov, self.coef))))
+            rows.append(("robust_wald", float(coef @ np.linalg.solve(self._fitted(self.robust_vcov), coef))))
         return pl.DataFrame(
             {
                 "test": [r[0] for r in rows],
@@ -422,9 +438,12 @@ class CoxFit:
         d = self._data
         if d is None:
             raise ModelSpecError("baseline_hazard needs the numpy engine")
-        inc = d.evaluate(self.coef, second=False)["A"]  # hazard increments at d.means
-        ref = self.reference_point() if centered else np.zeros(d.p)
-        inc = inc * float(np.exp(np.dot(ref - d.means, self.coef)))
+        coef = self._coef_fit
+        inc = d.evaluate(coef, second=False)["A"]  # hazard increments at d.means
+        ref = self.reference_point() if centered else np.zeros(self.coef.size)
+        if self._keep is not None:
+            ref = ref[self._keep]
+        inc = inc * float(np.exp(np.dot(ref - d.means, coef)))
         gs = d.group_stratum
         cum = np.empty_like(inc)
         for s in np.unique(gs):
@@ -444,7 +463,12 @@ class CoxFit:
         """Per-row score residuals (n x p), as R's ``residuals(fit, type="score")``."""
         if self._data is None:
             raise ModelSpecError("score residuals need the numpy engine")
-        return self._data.score_residuals(self.coef)
+        r = self._data.score_residuals(self._coef_fit)
+        if self._keep is None:
+            return r
+        out = np.full((r.shape[0], self.coef.size), np.nan)
+        out[:, self._keep] = r
+        return out
 
     def check_proportional_hazards(self, *, transform: str = "km", global_test: bool = True) -> pl.DataFrame:
         """Test proportional hazards from scaled Schoenfeld residuals, as R's ``cox.zph``.
@@ -475,7 +499,7 @@ class CoxFit:
             raise ModelSpecError(f"unknown transform {transform!r}; use 'km', 'rank', 'identity' or 'log'")
         # centre on the mean over event rows (unweighted, as R)
         gt = tt - np.sum(tt * d.d) / d.d.sum()
-        ev = d.evaluate(self.coef)
+        ev = d.evaluate(self._coef_fit)
         # score of the x*g(t) block at gamma = 0
         per_group = d._gsum(d.X[: d.m] * d.wev[:, None])
         per_group -= ev["A"][:, None] * ev["S1"] - ev["B"][:, None] * ev["S1D"]
@@ -487,7 +511,11 @@ class CoxFit:
         imat = np.block([[i11, i12], [i12.T, i22]])
         u = np.concatenate([np.zeros(p), u2])
         rows = []
-        for term, cols in self.terms.items():
+        pos = {int(c): i for i, c in enumerate(self._keep)} if self._keep is not None else None
+        for term, cols_all in self.terms.items():
+            cols = cols_all if pos is None else [pos[c] for c in cols_all if c in pos]
+            if not cols:  # every column of the term is aliased: no row (as R)
+                continue
             kk = list(range(p)) + [p + c for c in cols]
             uk = u[kk]
             stat = float(uk @ np.linalg.solve(imat[np.ix_(kk, kk)], uk))
@@ -518,9 +546,10 @@ class CoxFit:
             "converged": self.converged,
             "iterations": self.iterations,
             "warnings": list(self.warnings),
-            "summary": self.summary.to_dicts(),
-            "vcov": self.vcov.tolist(),
-            "robust_vcov": None if self.robust_vcov is None else self.robust_vcov.tolist(),
+            "aliased": list(self.aliased),
+            "summary": _nan_to_none(self.summary.to_dicts()),
+            "vcov": _nan_to_none(self.vcov.tolist()),
+            "robust_vcov": None if self.robust_vcov is None else _nan_to_none(self.robust_vcov.tolist()),
         }
 
     def plot(self, **kwargs: Any):
@@ -570,6 +599,74 @@ def _km_transform(start, stop, event, d: CoxData) -> np.ndarray:
         surv = np.cumprod(np.where(nrisk > 0, 1 - nev / nrisk, 1.0))
     idx = np.searchsorted(times, d.group_time, side="left")  # number of times < t
     return 1 - np.concatenate([[1.0], surv])[idx]
+
+
+def _nan_to_none(x: Any) -> Any:
+    """NaN floats (aliased coefficients) as None, so the data is strict JSON."""
+    if isinstance(x, float):
+        return None if x != x else x
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    return x
+
+
+def _aliased_columns(info: np.ndarray, toler: float = float(np.finfo(float).eps ** 0.75)) -> np.ndarray:
+    """Columns R's ``cholesky2`` declares singular in the information matrix (toler.chol default).
+
+    In column order, a pivot below ``toler`` times the largest diagonal element
+    marks the column aliased (it adds nothing to the earlier ones).
+    """
+    a = np.array(info, dtype=np.float64, copy=True)
+    k = a.shape[0]
+    eps = toler * max(float(np.max(np.diag(a), initial=0.0)), 0.0)
+    out = np.zeros(k, dtype=bool)
+    for i in range(k):
+        piv = a[i, i]
+        if not np.isfinite(piv) or piv < eps or piv <= 0:
+            out[i] = True
+            a[i, i] = 0.0
+            continue
+        col = a[i + 1 :, i] / piv
+        a[i + 1 :, i + 1 :] -= np.outer(col, col) * piv
+    return out
+
+
+def _expand(a: np.ndarray, keep: np.ndarray, p: int) -> np.ndarray:
+    """Put fitted-column results back in the full column layout, NaN for aliased columns."""
+    if keep.size == p:
+        return a
+    if a.ndim == 1:
+        out = np.full(p, np.nan)
+        out[keep] = a
+        return out
+    out = np.full((p, p), np.nan)
+    out[np.ix_(keep, keep)] = a
+    return out
+
+
+def _refuse_singular(X: np.ndarray, names: tuple[str, ...]) -> None:
+    """For the lifelines engine: a clear error for constant or collinear columns."""
+    from cohort.survival._cox_engine import _wgram
+
+    n = X.shape[0]
+    mu = X.mean(axis=0)
+    gram = _wgram(X, np.full(n, 1.0 / n)) - np.outer(mu, mu)
+    sd = np.sqrt(np.maximum(np.diag(gram), 0))
+    const = np.flatnonzero(sd <= 1e-12 * np.maximum(1.0, np.abs(mu)))
+    if const.size:
+        raise ModelSpecError(
+            f"column(s) {', '.join(names[i] for i in const)} are constant in the data used; "
+            "drop them from the formula (the numpy engine gives them NaN coefficients, as R)"
+        )
+    eigval, eigvec = np.linalg.eigh(gram / np.outer(sd, sd))
+    if eigval[0] < 1e-10 * max(1.0, eigval[-1]):
+        involved = np.flatnonzero(np.abs(eigvec[:, 0]) > 1e-3)
+        raise ModelSpecError(
+            "the design is collinear: column(s) " + ", ".join(names[i] for i in involved)
+            + " are linearly dependent; drop one of them (the numpy engine gives NaN coefficients, as R)"
+        )
 
 
 def _r_means(X: np.ndarray, w: np.ndarray | None) -> np.ndarray:
@@ -683,30 +780,10 @@ def cox(
     n, p = X.shape
     if p == 0:
         raise ModelSpecError(f"formula {formula!r} has no covariates")
-    # collinearity: a clear error rather than NA coefficients
-    mu = X.mean(axis=0)
-    from cohort.survival._cox_engine import _wgram
-
-    gram = _wgram(X, np.full(n, 1.0 / n)) - np.outer(mu, mu)
-    sd = np.sqrt(np.maximum(np.diag(gram), 0))
-    const = np.flatnonzero(sd <= 1e-12 * np.maximum(1.0, np.abs(mu)))
-    if const.size:
-        raise ModelSpecError(
-            f"column(s) {', '.join(design.names[i] for i in const)} are constant in the data used; "
-            "drop them from the formula"
-        )
-    corr = gram / np.outer(sd, sd)
-    eigval, eigvec = np.linalg.eigh(corr)
-    if eigval[0] < 1e-10 * max(1.0, eigval[-1]):
-        involved = np.flatnonzero(np.abs(eigvec[:, 0]) > 1e-3)
-        raise ModelSpecError(
-            "the design is collinear: column(s) "
-            + ", ".join(design.names[i] for i in involved)
-            + " are linearly dependent; drop one of them"
-        )
     if engine == "lifelines" or penalizer > 0:
         from cohort.survival._lifelines import fit_lifelines
 
+        _refuse_singular(X, design.names)
         return fit_lifelines(
             X, stop, ev, start=st, strata=scodes, weights=w, names=design.names, terms=design.terms,
             formula=formula, ties=ties, conf_level=conf_level, penalizer=penalizer,
@@ -715,14 +792,39 @@ def cox(
     data = CoxData(X, stop, ev, start=st, strata=scodes, weights=w, ties=ties)
     if data.G == 0:
         raise ModelSpecError(f"no events in column {event!r}: a Cox model cannot be fitted")
-    res = newton_raphson(data, max_iter=max_iter, tol=tol)
-    names_div = ", ".join(design.names[i] for i in res.diverging) or "some coefficients"
+    # aliased columns (collinear, constant, or constant within strata): R's cholesky2 on the
+    # information matrix flags them; their coefficients are NA in R, NaN here, and the others
+    # are fitted without them
+    ev0 = data.evaluate(np.zeros(p))
+    aliased = _aliased_columns(ev0["info"])
+    keep = np.flatnonzero(~aliased)
+    alias_msg = ""
+    if aliased.any():
+        if keep.size == 0:
+            raise ModelSpecError(
+                f"no column of {formula!r} varies within the risk sets (all are constant, or constant "
+                "within strata): nothing to estimate"
+            )
+        bad = ", ".join(design.names[i] for i in np.flatnonzero(aliased))
+        alias_msg = (
+            f"X matrix deemed to be singular: the coefficient(s) of {bad} are not estimable (linearly "
+            "dependent on earlier columns, constant, or constant within strata) and are NaN, as R's NA; "
+            "the other coefficients are fitted without them"
+        )
+        warn.append(alias_msg)
+        data = CoxData(X[:, keep], stop, ev, start=st, strata=scodes, weights=w, ties=ties)
+        res = newton_raphson(data, max_iter=max_iter, tol=tol)
+    else:
+        res = newton_raphson(data, max_iter=max_iter, tol=tol, first=ev0)
+    pk = keep.size
+    fit_names = [design.names[i] for i in keep]
+    names_div = ", ".join(fit_names[i] for i in res.diverging) or "some coefficients"
     res.messages[:] = [m.replace("{cols}", names_div) for m in res.messages]
     warn.extend(res.messages)
     try:
         vcov = np.linalg.inv(res.info)
     except np.linalg.LinAlgError:
-        vcov = np.full((p, p), np.nan)
+        vcov = np.full((pk, pk), np.nan)
         warn.append("the information matrix is singular: standard errors are not available")
     robust_vcov = None
     n_clusters = None
@@ -738,14 +840,19 @@ def cox(
                 raise ModelSpecError(f"cluster column {cluster!r} has missing values at {rows_text(nulls)}")
             codes = cl.rank("dense").to_numpy().astype(np.int64) - 1
             n_clusters = int(codes.max()) + 1
-            dfb = np.stack([np.bincount(codes, weights=dfb[:, j], minlength=n_clusters) for j in range(p)], 1)
+            dfb = np.stack([np.bincount(codes, weights=dfb[:, j], minlength=n_clusters) for j in range(pk)], 1)
         robust_vcov = np.einsum("ij,ik->jk", dfb, dfb)
+    if alias_msg:
+        _warnings.warn(alias_msg, ConvergenceWarning, stacklevel=2)
     for m in res.messages:
         _warnings.warn(m, ConvergenceWarning, stacklevel=2)
-    summary = _summary(design.names, res.beta, vcov, robust_vcov, conf_level)
+    coef = _expand(res.beta, keep, p)
+    vcov = _expand(vcov, keep, p)
+    robust_vcov = None if robust_vcov is None else _expand(robust_vcov, keep, p)
+    summary = _summary(design.names, coef, vcov, robust_vcov, conf_level)
     return CoxFit(
         summary=summary,
-        coef=res.beta,
+        coef=coef,
         vcov=vcov,
         robust_vcov=robust_vcov,
         loglik=res.loglik,
@@ -769,4 +876,5 @@ def cox(
         _strata_cols=scols,
         _strata_keys=skeys,
         _names={"time": time, "event": event, "start": start},
+        _keep=None if keep.size == p else keep,
     )

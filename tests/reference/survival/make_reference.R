@@ -292,4 +292,31 @@ wjson(list(
   veteran_strata = list(zph = zph_tr(f_vet_s), concordance = conc(f_vet_s))
 ), "zph_concordance")
 
+
+# ---- collinear columns: NA coefficients (singular.ok = TRUE) ------------------------------
+ctl_sing <- coxph.control(eps = 1e-12, iter.max = 100)  # R's default toler.chol flags the aliased columns
+rossi$age2 <- rossi$age
+rossi$lc <- rossi$fin + 2 * rossi$prio
+rossi$one <- 1
+sing_ref <- function(fit, nd) {
+  z <- cox.zph(fit)
+  sf <- survfit(fit, newdata = nd)
+  list(term = names(coef(fit)), estimate = unname(coef(fit)), std_error = unname(sqrt(diag(vcov(fit)))),
+       loglik = fit$loglik, score_test = unname(fit$score), wald_test = unname(fit$wald.test),
+       concordance = unname(fit$concordance["concordance"]),
+       zph = list(term = rownames(z$table), chisq = unname(z$table[, "chisq"]), df = unname(z$table[, "df"])),
+       lp = unname(predict(fit, newdata = nd, type = "lp", se.fit = TRUE)$fit),
+       lp_se = unname(predict(fit, newdata = nd, type = "lp", se.fit = TRUE)$se.fit),
+       surv = cols_of(sf$surv), std_err = cols_of(sf$std.err))
+}
+nd_sing <- data.frame(fin = c(0, 1), age = c(20, 35), age2 = c(20, 35), prio = c(1, 4), lc = c(2, 9), one = 1,
+                      wexp = c(0, 1))
+wjson(list(
+  duplicate = sing_ref(coxph(Surv(week, arrest) ~ fin + age + age2 + prio, data = rossi, control = ctl_sing), nd_sing),
+  lincomb = sing_ref(coxph(Surv(week, arrest) ~ fin + age + prio + lc, data = rossi, control = ctl_sing), nd_sing),
+  constant = sing_ref(coxph(Surv(week, arrest) ~ fin + one + age + prio, data = rossi, control = ctl_sing), nd_sing),
+  strata_const = sing_ref(coxph(Surv(week, arrest) ~ fin + age + wexp + strata(wexp), data = rossi,
+                                control = ctl_sing), nd_sing)
+), "singular")
+
 cat("reference written to", out, "\n")

@@ -129,8 +129,11 @@ def test_errors_name_rows() -> None:
         sv.cox(df.with_columns(t=pl.Series([np.nan, 1.0, 2.0, np.inf])), "x", time="t", event="e")
     with pytest.raises(ModelSpecError, match="negative"):
         sv.cox(df.with_columns(t=pl.Series([-1.0, 1.0, 2.0, 3.0])), "x", time="t", event="e")
-    with pytest.raises(ModelSpecError, match="collinear"):
-        sv.cox(df.with_columns(y=pl.col("x") * 2).drop_nulls(), "x + y", time="t", event="e")
+    with pytest.warns(ConvergenceWarning, match="coefficient.s. of y are not estimable"):
+        fit = sv.cox(df.with_columns(y=pl.col("x") * 2).drop_nulls(), "x + y", time="t", event="e")
+    assert fit.aliased == ("y",) and np.isnan(fit.coef[1]) and "singular" in fit.warnings[0]
+    with pytest.raises(ModelSpecError, match="collinear"):  # lifelines cannot fit around it
+        sv.cox(df.with_columns(y=pl.col("x") * 2).drop_nulls(), "x + y", time="t", event="e", engine="lifelines")
     with pytest.raises(ModelSpecError, match="nope"):
         sv.cox(df, "nope", time="t", event="e")
 
