@@ -9,93 +9,27 @@
 -- $horizon_months, at the landmark plus the horizon. An event on the origin day is
 -- not counted. Participants without an origin are left out.
 --
+-- uses: _first_event
 -- param: landmarks      integer[] = [6, 12, 24]     -- months after the origin
 -- param: event_type     varchar   = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin         varchar   = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end      date      = null            -- null: the last date recorded in the study
 -- param: horizon_months integer   = null            -- null: follow-up to its end
 with
-study_end as (
-    select coalesce($admin_end::date, greatest(
-        (select max(session_date) from treatment_sessions),
-        (select max(assessed_on) from assessments),
-        (select max(event_date) from events),
-        (select max(exit_date) from exits))) as admin_end
-),
-first_session as (
-    select participant_id,
-           min(session_date)               as first_session,
-           arg_min(route, session_date)    as route,
-           arg_min(drug, session_date)     as drug
-    from treatment_sessions
-    group by participant_id
-),
-origins as (
-    select p.participant_id, p.site_id, p.sex, p.diagnosis, p.birth_year, p.prior_episodes,
-           p.concomitant_antidepressant, fs.route, fs.drug,
-           case $origin::varchar
-               when 'enrolment' then p.enrolled_on
-               when 'first_session' then fs.first_session
-           end as origin_date
-    from participants p
-    left join first_session fs using (participant_id)
-),
-exit_of as (
-    select participant_id,
-           min(exit_date)              as exit_date,
-           arg_min(reason, exit_date)  as exit_reason
-    from exits
-    group by participant_id
-),
-last_contact as (
-    select participant_id, max(d) as last_contact
-    from (
-        select participant_id, session_date as d from treatment_sessions
-        union all select participant_id, assessed_on from assessments
-        union all select participant_id, event_date from events
-    )
-    group by participant_id
-),
-candidate_events as (
-    select participant_id, event_date, 'events' as source_table, batch_id, source_line
-    from events
-    where event_type = $event_type::varchar
-    union all
-    select participant_id, exit_date, 'exits', batch_id, source_line
-    from exits
-    where $event_type::varchar = 'death' and reason = 'died'
-),
-windows as (
-    select o.*, x.exit_date, x.exit_reason, se.admin_end,
-           least(coalesce(x.exit_date, lc.last_contact, o.origin_date), se.admin_end) as censor_date
-    from origins o
-    cross join study_end se
-    left join exit_of x using (participant_id)
-    left join last_contact lc using (participant_id)
-    where o.origin_date is not null
-),
-first_event as (
-    select w.participant_id,
-           min(e.event_date)                                       as event_date,
-           arg_min(e.source_table, (e.event_date, e.batch_id, e.source_line)) as source_table,
-           arg_min(e.batch_id, (e.event_date, e.batch_id, e.source_line))     as source_batch,
-           arg_min(e.source_line, (e.event_date, e.batch_id, e.source_line))  as source_line
-    from windows w
-    join candidate_events e using (participant_id)
-    where e.event_date > w.origin_date and e.event_date <= w.censor_date
-    group by w.participant_id
-),
 marks as (
     select distinct m as landmark_months
     from unnest($landmarks::integer[]) t(m)
 ),
 at_risk as (
-    select w.*, m.landmark_months,
-           (w.origin_date + to_months(m.landmark_months))::date      as landmark_date,
-           f.event_date, f.source_table, f.source_batch, f.source_line
-    from windows w
+    -- time to the event counts from the landmark, so _first_event's end_date and event
+    -- (counted from the origin) are left behind
+    select f.participant_id, f.site_id, f.sex, f.diagnosis, f.birth_year, f.prior_episodes,
+           f.concomitant_antidepressant, f.route, f.drug, f.origin_date, f.censor_date,
+           f.censor_reason, f.event_date, f.event_source_table, f.event_source_batch,
+           f.event_source_line, m.landmark_months,
+           (f.origin_date + to_months(m.landmark_months))::date      as landmark_date
+    from _first_event f
     cross join marks m
-    left join first_event f using (participant_id)
 ),
 still_at_risk as (
     select a.*,
@@ -164,13 +98,12 @@ select participant_id, site_id, landmark_months, landmark_date, origin_date, end
            when event = 1 then null
            when horizon_date is not null and horizon_date < coalesce(event_date, censor_date)
                 and horizon_date < censor_date then 'horizon'
-           when exit_date is not null and exit_date <= admin_end then 'exit: ' || exit_reason
-           when censor_date = admin_end then 'administrative end'
-           else 'last contact'
+           else censor_reason
        end                                                  as censor_reason,
-       case when event = 1 then source_table end            as event_source_table,
-       case when event = 1 then source_batch end            as event_source_batch,
-       case when event = 1 then source_line end             as event_source_line,
+       -- an event after the horizon is not this row's event
+       case when event = 1 then event_source_table end      as event_source_table,
+       case when event = 1 then event_source_batch end      as event_source_batch,
+       case when event = 1 then event_source_line end       as event_source_line,
        cumulative_dose_mg, sessions_so_far, current_dose_mg_per_kg,
        date_diff('day', last_session_date, landmark_date)   as days_since_last_session,
        latest_madrs, latest_madrs_date, latest_moca, latest_moca_date,
