@@ -28,6 +28,7 @@ from scipy import stats
 from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.longitudinal._design import INTERCEPT, DesignInfo, build_design, new_frame, to_polars
 from cohort.longitudinal._fastlmm import FastLMM
+from cohort.longitudinal._nested import NestedLMM
 
 __all__ = ["lmm", "LMMResult"]
 
@@ -426,16 +427,28 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     se = np.sqrt(np.diag(vcov))
     sigma2 = float(res.scale)
     cov_re = np.asarray(res.cov_re)
+    dfs = np.full(p, np.inf)
+    exact = None
+    if nested:
+        # fixed effects, variances, log-likelihood and Satterthwaite df from the exact profiled
+        # (RE)ML of _nested (as lme4 + lmerTest); random effects below stay statsmodels'
+        exact = NestedLMM(y, X, np.unique(keys[outer], return_inverse=True)[1],
+                          np.unique(inner_key, return_inverse=True)[1], reml=reml).fit()
+        beta, vcov, dfs = exact.beta, exact.vcov, exact.df
+        se = np.sqrt(np.diag(vcov))
+        sigma2 = exact.sigma**2
+        cov_re = np.array([[(exact.theta[1] * exact.sigma) ** 2]])
+        converged = True
     if covariance == "diagonal":
         cov_re = np.diag(np.diag(cov_re))
     vc_rows = _varcorr(outer, info.random_names, cov_re, sigma2, covariance == "diagonal" or Z.shape[1] == 1)
     if nested:
-        inner_var = float(np.asarray(res.vcomp)[0])
+        inner_var = float((exact.theta[0] * exact.sigma) ** 2)
         extra = pl.DataFrame({"group": [f"{group_cols[1]}:{outer}"], "var1": [INTERCEPT], "var2": [None],
                               "vcov": [inner_var], "sdcor": [np.sqrt(inner_var)]},
                              schema=vc_rows.schema)
         vc_rows = pl.concat([extra, vc_rows])
-    variances = list(np.diag(cov_re)) + ([float(np.asarray(res.vcomp)[0])] if nested else [])
+    variances = list(np.diag(cov_re)) + ([inner_var] if nested else [])
     singular = bool(np.any(np.sqrt(np.maximum(variances, 0) / sigma2) < SINGULAR_TOL))
     if singular:
         warn.append("boundary (singular) fit: a random-effect variance is (near) zero; simplify the random part")
@@ -463,7 +476,7 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     )
     n_theta = q if covariance == "diagonal" else q * (q + 1) // 2
     k = p + n_theta + len(vc_names) + 1
-    ll = float(res.llf)  # statsmodels' (RE)ML log-likelihood has lme4's constants
+    ll = float(res.llf) if exact is None else exact.loglik  # statsmodels' llf has lme4's constants
     ngroups: int | dict[str, int] = len(levels)
     blups = {outer: (level_str, info.random, b)}
     if nested:
@@ -475,7 +488,7 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
         random=random,
         reml=reml,
         engine="statsmodels",
-        summary=_summary(info.fixed_names, beta, se, np.full(p, np.inf), conf_level),
+        summary=_summary(info.fixed_names, beta, se, dfs, conf_level),
         variance_components=vc_rows,
         random_effects=ranef,
         loglik=ll,
@@ -489,7 +502,7 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
         warnings=tuple(warn),
         theta=tuple(float(v) for v in np.sqrt(np.maximum(variances, 0) / sigma2)),
         sigma=float(np.sqrt(sigma2)),
-        df_method="normal (statsmodels engine: Satterthwaite not available)",
+        df_method="Satterthwaite" if nested else "normal (statsmodels engine: Satterthwaite not available)",
         vcov=vcov,
         fit_info={"statsmodels_method": str(getattr(res, "method", ""))},
         _design=info,
