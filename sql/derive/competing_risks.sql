@@ -8,6 +8,7 @@
 -- the origin day counts only with $include_origin_day. Participants without an
 -- origin are left out.
 --
+-- uses: follow_up
 -- param: causes         varchar[] = ['ketamine_use_disorder', 'death', 'withdrawal'] -- in code order 1..k
 -- param: origin         varchar   = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end      date      = null            -- null: the last date recorded in the study
@@ -32,47 +33,6 @@ checked as (
                || 'adverse_event)') end as ok
     from unknown_causes
 ),
-study_end as (
-    select coalesce($admin_end::date, greatest(
-        (select max(session_date) from treatment_sessions),
-        (select max(assessed_on) from assessments),
-        (select max(event_date) from events),
-        (select max(exit_date) from exits))) as admin_end
-),
-first_session as (
-    select participant_id,
-           min(session_date)               as first_session,
-           arg_min(route, session_date)    as route,
-           arg_min(drug, session_date)     as drug
-    from treatment_sessions
-    group by participant_id
-),
-origins as (
-    select p.participant_id, p.site_id, p.sex, p.diagnosis, p.birth_year, p.prior_episodes,
-           p.concomitant_antidepressant, fs.route, fs.drug,
-           case $origin::varchar
-               when 'enrolment' then p.enrolled_on
-               when 'first_session' then fs.first_session
-           end as origin_date
-    from participants p
-    left join first_session fs using (participant_id)
-),
-exit_of as (
-    select participant_id,
-           min(exit_date)              as exit_date,
-           arg_min(reason, exit_date)  as exit_reason
-    from exits
-    group by participant_id
-),
-last_contact as (
-    select participant_id, max(d) as last_contact
-    from (
-        select participant_id, session_date as d from treatment_sessions
-        union all select participant_id, assessed_on from assessments
-        union all select participant_id, event_date from events
-    )
-    group by participant_id
-),
 cause_events as (
     select c.cause, c.cause_name, e.participant_id, e.event_date,
            'events' as source_table, e.batch_id, e.source_line
@@ -84,18 +44,9 @@ cause_events as (
     join exits x on (c.cause_name = 'death' and x.reason = 'died')
                  or (c.cause_name = 'withdrawal' and x.reason = 'withdrew')
 ),
-windows as (
-    select o.*, x.exit_date, x.exit_reason, se.admin_end,
-           least(coalesce(x.exit_date, lc.last_contact, o.origin_date), se.admin_end) as censor_date
-    from origins o
-    cross join study_end se
-    left join exit_of x using (participant_id)
-    left join last_contact lc using (participant_id)
-    where o.origin_date is not null
-),
 in_follow_up as (
     select e.*
-    from windows w
+    from follow_up w
     join cause_events e using (participant_id)
     where (e.event_date > w.origin_date
            or ($include_origin_day::boolean and e.event_date = w.origin_date))
@@ -123,17 +74,12 @@ result as (
            coalesce(f.cause, 0)                                           as cause,
            coalesce(c.cause_name, 'censored')                             as cause_name,
            coalesce(f.n_causes_same_day, 0)                               as n_causes_same_day,
-           case
-               when f.event_date is not null then null
-               when w.exit_date is not null and w.exit_date <= w.admin_end then 'exit: ' || w.exit_reason
-               when w.censor_date = w.admin_end then 'administrative end'
-               else 'last contact'
-           end                                                             as censor_reason,
+           case when f.event_date is null then w.censor_reason end       as censor_reason,
            f.source_table as event_source_table, f.source_batch as event_source_batch,
            f.source_line as event_source_line,
-           year(w.origin_date) - w.birth_year                              as age_at_origin,
-           w.sex, w.diagnosis, w.route, w.drug, w.prior_episodes, w.concomitant_antidepressant
-    from windows w
+           w.age_at_origin, w.sex, w.diagnosis, w.route, w.drug, w.prior_episodes,
+           w.concomitant_antidepressant
+    from follow_up w
     left join first_cause f using (participant_id)
     left join causes c on c.cause = f.cause
 )
