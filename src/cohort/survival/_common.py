@@ -187,7 +187,9 @@ def timefix(
     if tolerance <= 0:
         return stop, start
     allt = stop if start is None else np.concatenate([start, stop])
-    y = np.unique(allt[np.isfinite(allt)])
+    finite = np.isfinite(allt)
+    vals = allt[finite] if not finite.all() else allt
+    y = np.unique(vals)  # a sort: the common no-ties case stops here
     if y.size < 2:
         return stop, start
     dy = np.diff(y)
@@ -196,16 +198,17 @@ def timefix(
         tied = (dy <= tolerance) | (dy / scale <= tolerance)
     if not tied.any():
         return stop, start
-    cuts = y[np.concatenate([[True], ~tied])]
-
-    def snap(x: np.ndarray) -> np.ndarray:
-        idx = np.searchsorted(cuts, x, side="right") - 1
-        return np.where(np.isfinite(x), cuts[np.clip(idx, 0, cuts.size - 1)], x)
-
-    new_stop = snap(stop)
+    inv = np.unique(vals, return_inverse=True)[1]
+    # each distinct time -> the first time of its tied run
+    run = np.concatenate([[0], np.cumsum(~tied)])
+    first = y[np.concatenate([[True], ~tied])]
+    fixed = allt.copy()
+    fixed[finite] = first[run[inv.ravel()]]
+    n = stop.size
+    new_stop = fixed if start is None else fixed[n:]
     if start is None:
         return new_stop, None
-    new_start = snap(start)
+    new_start = fixed[:n]
     zero = (new_start == new_stop) & (start != stop)
     if zero.any():
         raise ModelSpecError(
