@@ -7,9 +7,16 @@ in tests/reference/survival.
 - :func:`logrank` (survdiff): stratified, Fleming-Harrington rho, test for trend
 - :func:`cox` (coxph): Efron/Breslow ties, (start, stop] data (time-varying
   covariates, delayed entry, Andersen-Gill and PWP recurrent events), strata,
-  weights, cluster-robust SEs; ``.check_proportional_hazards()`` (cox.zph),
-  ``.concordance``, ``.baseline_hazard()``, ``.tests``; fast exact NumPy engine
-  (``fit.engine == "numpy"``) with lifelines as the general path
+  weights, cluster-robust SEs; ``.check_proportional_hazards()`` (cox.zph, transforms
+  km/rank/identity/log), ``.concordance`` (weighted pairs with case weights),
+  ``.baseline_hazard()``, ``.tests``; predictions ``.predict_survival(newdata)`` /
+  ``.survival_function(newdata)`` (survfit.coxph) and ``.predict(newdata, type=)``
+  (predict.coxph); collinear columns give NaN coefficients (R's NA, listed in
+  ``.aliased``); fast exact NumPy engine (``fit.engine == "numpy"``) with lifelines
+  as the general path
+
+KM, log-rank and Cox merge nearly equal times as R does (``timefix=True``, R's
+aeqSurv); pass ``timefix=False`` to keep every float time distinct.
 - :func:`cumulative_incidence` (cuminc): Aalen-Johansen with Gray's test
 - :func:`fine_gray` (crr): subdistribution hazards
 - :func:`incidence_rate` (poisson.test): exact Poisson CIs and rate ratios
