@@ -4,21 +4,12 @@
 -- with the source record (table, batch, line) of each event so it can be traced back.
 -- An event on the origin day counts only with $include_origin_day.
 --
--- uses: follow_up
+-- uses: follow_up, _candidate_events
 -- param: event_type     varchar = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin         varchar = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end      date    = null            -- null: the last date recorded in the study
 -- param: include_origin_day boolean = false
 with
-candidate_events as (
-    select participant_id, event_date, 'events' as source_table, batch_id, source_line
-    from events
-    where event_type = $event_type::varchar
-    union all
-    select participant_id, exit_date, 'exits', batch_id, source_line
-    from exits
-    where $event_type::varchar = 'death' and reason = 'died'
-),
 first_event as (
     select f.participant_id,
            min(e.event_date)                        as event_date,
@@ -26,7 +17,7 @@ first_event as (
            arg_min(e.batch_id, e.event_date)        as source_batch,
            arg_min(e.source_line, e.event_date)     as source_line
     from follow_up f
-    join candidate_events e using (participant_id)
+    join _candidate_events e using (participant_id)
     where (e.event_date > f.origin_date or ($include_origin_day::boolean and e.event_date = f.origin_date))
       and e.event_date <= f.censor_date
     group by f.participant_id
