@@ -158,3 +158,20 @@ def test_prediction_errors() -> None:
         strat.predict(ND_HEART.drop("surgery"))  # reference='strata' needs the stratum
     with pytest.raises(ModelSpecError, match="time column 'stop'"):
         fit_of("heart_counting").predict(ND_HEART.drop("stop"), type="expected")
+
+
+def test_curve_at_reference_point_is_baseline_hazard() -> None:
+    # two strata columns (string and integer) and the curve at fit.means equal R's basehaz
+    cgd = load_data("cgd")
+    fit = sv.cox(cgd, "treat + age", start="tstart", time="tstop", event="status", strata=["hos_cat", "sex"])
+    bh = fit.baseline_hazard()
+    keys = fit._strata_keys
+    nd = keys.with_columns(treat=pl.lit(fit.means[0]), age=pl.lit(fit.means[1]))
+    curves = fit.predict_survival(nd.to_pandas())
+    assert curves["strata"].unique().sort().to_list() == sorted(fit.strata_labels)
+    for label in fit.strata_labels:
+        mine = curves.filter((pl.col("strata") == label) & (pl.col("n_event") > 0))
+        ref = bh.filter(pl.col("strata") == label)
+        np.testing.assert_allclose(mine["time"].to_numpy(), ref["time"].to_numpy())
+        np.testing.assert_allclose(mine["cumulative_hazard"].to_numpy(), ref["cumulative_hazard"].to_numpy(),
+                                   rtol=1e-10)
