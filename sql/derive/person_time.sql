@@ -10,79 +10,18 @@
 -- of cumulative dose (grams) are cut at $dose_bands_g: '<1 g', '1-<2 g', ..., '>=5 g'.
 -- Participants without an origin or without follow-up after it contribute nothing.
 --
+-- uses: _first_event
 -- param: event_type     varchar  = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin         varchar  = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end      date     = null            -- null: the last date recorded in the study
 -- param: age_band_years integer  = 10              -- width of the age bands
 -- param: dose_bands_g   double[] = [1, 2, 5]       -- cut points of cumulative dose, grams, increasing
 with
-study_end as (
-    select coalesce($admin_end::date, greatest(
-        (select max(session_date) from treatment_sessions),
-        (select max(assessed_on) from assessments),
-        (select max(event_date) from events),
-        (select max(exit_date) from exits))) as admin_end
-),
-first_session as (
-    select participant_id, min(session_date) as first_session
-    from treatment_sessions
-    group by participant_id
-),
-origins as (
-    select p.participant_id, p.site_id, p.sex, p.birth_year,
-           case $origin::varchar
-               when 'enrolment' then p.enrolled_on
-               when 'first_session' then fs.first_session
-           end as origin_date
-    from participants p
-    left join first_session fs using (participant_id)
-),
-exit_of as (
-    select participant_id, min(exit_date) as exit_date
-    from exits
-    group by participant_id
-),
-last_contact as (
-    select participant_id, max(d) as last_contact
-    from (
-        select participant_id, session_date as d from treatment_sessions
-        union all select participant_id, assessed_on from assessments
-        union all select participant_id, event_date from events
-    )
-    group by participant_id
-),
-candidate_events as (
-    select participant_id, event_date
-    from events
-    where event_type = $event_type::varchar
-    union all
-    select participant_id, exit_date
-    from exits
-    where $event_type::varchar = 'death' and reason = 'died'
-),
-windows as (
-    select o.*,
-           least(coalesce(x.exit_date, lc.last_contact, o.origin_date), se.admin_end) as censor_date
-    from origins o
-    cross join study_end se
-    left join exit_of x using (participant_id)
-    left join last_contact lc using (participant_id)
-    where o.origin_date is not null
-),
-first_event as (
-    select w.participant_id, min(e.event_date) as event_date
-    from windows w
-    join candidate_events e using (participant_id)
-    where e.event_date > w.origin_date and e.event_date <= w.censor_date
-    group by w.participant_id
-),
-follow_up as (
-    select w.participant_id, w.site_id, w.sex, w.birth_year, w.origin_date,
-           coalesce(f.event_date, w.censor_date)   as end_date,
-           (f.event_date is not null)::integer     as had_event
-    from windows w
-    left join first_event f using (participant_id)
-    where coalesce(f.event_date, w.censor_date) > w.origin_date
+at_risk as (
+    -- time to the first event; only follow-up after the origin contributes person-time
+    select participant_id, site_id, sex, birth_year, origin_date, end_date, event as had_event
+    from _first_event
+    where end_date > origin_date
 ),
 bands as (
     select i as band, ($dose_bands_g::double[])[i] as cut_g
@@ -93,7 +32,7 @@ cumulative as (
            sum(s.dose_mg) over (partition by s.participant_id order by s.session_date
                                 range between unbounded preceding and current row) / 1000.0 as dose_g
     from treatment_sessions s
-    join follow_up f using (participant_id)
+    join at_risk f using (participant_id)
     where s.session_date < f.end_date
 ),
 crossings as (
@@ -109,12 +48,12 @@ cuts as (
     select participant_id, make_date(y, 12, 31), 0
     from (select participant_id, origin_date, end_date,
                  unnest(generate_series(year(origin_date), year(end_date) - 1)) as y
-          from follow_up)
+          from at_risk)
     where make_date(y, 12, 31) > origin_date
     union all
-    select participant_id, origin_date, 0 from follow_up
+    select participant_id, origin_date, 0 from at_risk
     union all
-    select participant_id, end_date, 0 from follow_up
+    select participant_id, end_date, 0 from at_risk
 ),
 by_day as (
     select participant_id, day, sum(bands_crossed) as bands_crossed
@@ -136,7 +75,7 @@ split as (
            date_diff('day', s.start_date, s.stop_date)              as days,
            (f.had_event = 1 and s.stop_date = f.end_date)::integer  as event
     from segments s
-    join follow_up f using (participant_id)
+    join at_risk f using (participant_id)
     where s.start_date >= f.origin_date and s.start_date < f.end_date
 ),
 strata as (
