@@ -128,7 +128,7 @@ def test_death_as_the_event(make_study):
 # --- against R survival::tmerge (tests/reference/derive/make_reference.R) ---------------------
 
 def load_reference_inputs(study) -> None:
-    from conftest import load_frames
+    from spec_helpers import load_frames
 
     frames = {}
     for table, columns in TABLES.items():

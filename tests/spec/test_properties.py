@@ -10,10 +10,10 @@ from pathlib import Path
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_helpers import load_frames
 
 import cohort
 from cohort.simulate import simulate
-from conftest import load_frames
 
 BASE = dt.date(2020, 1, 1)
 SETTINGS = settings(max_examples=25, deadline=None,
