@@ -14,94 +14,21 @@
 -- for recurrent models). Participants without an origin or without follow-up after
 -- it are left out (counted in counting_process_diagnostics).
 --
+-- uses: _risk_period, _counted_events
 -- param: event_type  varchar = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin      varchar = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end   date    = null            -- null: the last date recorded in the study
 -- param: recurrent   boolean = false           -- keep follow-up after the first event, every event flagged (Andersen-Gill)
 -- param: window_days integer = 90              -- recent_sessions counts sessions in the last window_days days
 with
--- shared with counting_process_diagnostics.sql: begin
-study_end as (
-    select coalesce($admin_end::date, greatest(
-        (select max(session_date) from treatment_sessions),
-        (select max(assessed_on) from assessments),
-        (select max(event_date) from events),
-        (select max(exit_date) from exits))) as admin_end
-),
-first_session as (
-    select participant_id,
-           min(session_date)               as first_session,
-           arg_min(route, session_date)    as route,
-           arg_min(drug, session_date)     as drug
-    from treatment_sessions
-    group by participant_id
-),
-origins as (
-    select p.participant_id, p.site_id, p.sex, p.diagnosis, p.birth_year, p.prior_episodes,
-           p.concomitant_antidepressant, fs.route, fs.drug,
-           case $origin::varchar
-               when 'enrolment' then p.enrolled_on
-               when 'first_session' then fs.first_session
-           end as origin_date
-    from participants p
-    left join first_session fs using (participant_id)
-),
-exit_of as (
-    select participant_id, min(exit_date) as exit_date
-    from exits
-    group by participant_id
-),
-last_contact as (
-    select participant_id, max(d) as last_contact
-    from (
-        select participant_id, session_date as d from treatment_sessions
-        union all select participant_id, assessed_on from assessments
-        union all select participant_id, event_date from events
-    )
-    group by participant_id
-),
-candidate_events as (
-    select participant_id, event_date
-    from events
-    where event_type = $event_type::varchar
-    union all
-    select participant_id, exit_date
-    from exits
-    where $event_type::varchar = 'death' and reason = 'died'
-),
-windows as (
-    select o.*,
-           least(coalesce(x.exit_date, lc.last_contact, o.origin_date), se.admin_end) as censor_date
-    from origins o
-    cross join study_end se
-    left join exit_of x using (participant_id)
-    left join last_contact lc using (participant_id)
-    where o.origin_date is not null
-),
-counted_events as (
-    select distinct w.participant_id, e.event_date
-    from windows w
-    join candidate_events e using (participant_id)
-    where e.event_date > w.origin_date and e.event_date <= w.censor_date
-),
-first_event as (
-    select participant_id, min(event_date) as first_event
-    from counted_events
-    group by participant_id
-),
-follow_up as (
-    select w.*, f.first_event,
-           case when $recurrent::boolean then w.censor_date
-                else coalesce(f.first_event, w.censor_date) end as end_date
-    from windows w
-    left join first_event f using (participant_id)
-),
 kept as (
-    select * from follow_up where end_date > origin_date
+    -- no interval without follow-up after the origin (counted in the diagnostics)
+    select * from _risk_period where end_date > origin_date
 ),
 event_days as (
+    -- each counted event day up to the end of the period at risk ends an interval
     select c.participant_id, c.event_date as day
-    from counted_events c
+    from _counted_events c
     join kept k using (participant_id)
     where c.event_date <= k.end_date
 ),
@@ -170,13 +97,11 @@ intervals as (
            s.event, s.prior_events,
            s.latest_session.v as current_dose_mg_per_kg,
            s.cumulative_dose_mg, s.recent_sessions, k.concomitant_antidepressant, s.latest_madrs,
-           year(k.origin_date) - k.birth_year            as age_at_origin,
-           k.sex, k.diagnosis, k.route, k.drug, k.prior_episodes
+           k.age_at_origin, k.sex, k.diagnosis, k.route, k.drug, k.prior_episodes
     from state s
     join kept k using (participant_id)
     where s.day >= k.origin_date and s.day < k.end_date
 )
--- shared with counting_process_diagnostics.sql: end
 select participant_id, site_id, origin_date, start_date, stop_date, tstart, tstop,
        tstart / 365.25 as start_years, tstop / 365.25 as stop_years,
        event, prior_events, current_dose_mg_per_kg, cumulative_dose_mg, recent_sessions,
