@@ -14,7 +14,7 @@
 -- for recurrent models). Participants without an origin or without follow-up after
 -- it are left out (counted in counting_process_diagnostics).
 --
--- uses: _risk_period, _counted_events
+-- uses: _risk_period, _counted_events, _session_days
 -- param: event_type  varchar = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin      varchar = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end   date    = null            -- null: the last date recorded in the study
@@ -32,14 +32,6 @@ event_days as (
     join kept k using (participant_id)
     where c.event_date <= k.end_date
 ),
-session_days as (
-    select participant_id, session_date as day,
-           sum(dose_mg)                                                         as dose_mg,
-           case when count(dose_mg_per_kg) = count(*) then sum(dose_mg_per_kg) end as dose_mg_per_kg,
-           count(*)                                                             as n_sessions
-    from treatment_sessions
-    group by participant_id, session_date
-),
 madrs_days as (
     select participant_id, assessed_on as day, arg_max(score, [batch_id, source_line]) as madrs
     from assessments
@@ -49,10 +41,10 @@ madrs_days as (
 changes as (
     select participant_id, day, dose_mg, dose_mg_per_kg, n_sessions as window_delta,
            null::double as madrs, 0 as is_event, true as has_session
-    from session_days
+    from _session_days
     union all
     select participant_id, day + $window_days::integer, null, null, -n_sessions, null, 0, false
-    from session_days
+    from _session_days
     union all
     select participant_id, day, null, null, 0, madrs, 0, false from madrs_days
     union all

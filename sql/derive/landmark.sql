@@ -9,7 +9,7 @@
 -- $horizon_months, at the landmark plus the horizon. An event on the origin day is
 -- not counted. Participants without an origin are left out.
 --
--- uses: _first_event
+-- uses: _first_event, _session_days
 -- param: landmarks      integer[] = [6, 12, 24]     -- months after the origin
 -- param: event_type     varchar   = 'relapse'       -- an events.event_type, or 'death'
 -- param: origin         varchar   = 'first_session' -- 'first_session' or 'enrolment'
@@ -39,19 +39,11 @@ still_at_risk as (
     where a.censor_date > a.landmark_date
       and (a.event_date is null or a.event_date > a.landmark_date)
 ),
-session_days as (
-    select participant_id, session_date as day,
-           sum(dose_mg)                                                         as dose_mg,
-           case when count(dose_mg_per_kg) = count(*) then sum(dose_mg_per_kg) end as dose_mg_per_kg,
-           count(*)                                                             as n_sessions
-    from treatment_sessions
-    group by participant_id, session_date
-),
 exposure as (
     select participant_id, day, dose_mg_per_kg,
            sum(dose_mg) over w     as cumulative_dose_mg,
            sum(n_sessions) over w  as sessions_so_far
-    from session_days
+    from _session_days
     window w as (partition by participant_id order by day
                  rows between unbounded preceding and current row)
 ),
