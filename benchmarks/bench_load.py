@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 mode, csv, db = sys.argv[1:4]
 import duckdb
 if mode == "duckdb":
@@ -30,8 +30,10 @@ else:
     [r] = s.load(csv, table="assessments", validate=(mode == "cohort_validated"))
     rows = r.rows_loaded
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "rows": rows,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM is this process's own peak (ru_maxrss keeps the parent's across exec)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+               if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "rows": rows, "max_rss_mb": peak_kb / 1024}))
 """
 
 
