@@ -32,8 +32,10 @@ COX_TERMS = ("age_per_10y", "male", "trd", "route_iv", "prior_episodes",
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoResult:
+    """Where the demo put its outputs, its time per stage and its key estimates."""
+
     out: Path
     database: Path
     report: Path
