@@ -24,7 +24,7 @@ suppressPackageStartupMessages(library(lme4))
 d <- read.csv(commandArgs(TRUE)[1])
 t0 <- proc.time()[["elapsed"]]
 m <- lmer(y ~ time + x + (time | subject), data = d, REML = TRUE)
-cat(proc.time()[["elapsed"]] - t0, fixef(m), "\n")
+cat(proc.time()[["elapsed"]] - t0, format(fixef(m), digits = 15), "\n")
 """
 
 
