@@ -1,0 +1,214 @@
+"""Harms of long-term ketamine: incidence by cumulative dose, and competing risks.
+
+Run it on a study database (for example the demo's):
+
+    python analyses/harms.py --db out/demo/study.duckdb --out out/analyses/harms
+
+It writes, into --out, report.html (self-contained, plots embedded) and results.json.
+Counts pass disclosure control (1-7 redacted, others rounded to 5); rates are computed
+from the rounded counts and suppressed with them.
+
+What it does:
+  1. incidence rates per 1000 person-years by band of cumulative ketamine dose
+     (sql/derive/person_time.sql splits each participant's follow-up when the cumulative
+     dose crosses 1, 2 and 5 g), with exact Poisson CIs and rate ratios against '<1 g':
+     - outcomes that are an event type (ketamine use disorder, non-prescribed use) or
+       death: the first event; follow-up stops there (person_time with that event_type);
+     - adverse events named by a term (cystitis, hypertension): the derivations select
+       events by type, not by term, so these count every recorded episode during
+       follow-up (a rate of episodes, not of first events) over the whole follow-up
+       time, each episode in the dose band of its day;
+  2. competing risks of ketamine use disorder, death and withdrawal from the study
+     (sql/derive/competing_risks.sql): cumulative incidence (Aalen-Johansen) by route,
+     with Gray's test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import polars as pl
+
+import cohort
+from cohort import survival as sv
+from cohort.report import HtmlReport, redact_count, redact_counts
+
+DOSE_BANDS_G = [1.0, 2.0, 5.0]   # cut points of cumulative dose (grams)
+REFERENCE_BAND = "<1 g"
+# outcome label -> what counts: an events.event_type (or 'death'), or an adverse-event term
+OUTCOMES = {
+    "ketamine use disorder": {"event_type": "ketamine_use_disorder"},
+    "non-prescribed ketamine use": {"event_type": "non_prescribed_use"},
+    "cystitis (episodes)": {"term": "cystitis"},
+    "hypertension (episodes)": {"term": "hypertension"},
+    "death": {"event_type": "death"},
+}
+CAUSES = ["ketamine_use_disorder", "death", "withdrawal"]   # competing causes, coded 1, 2, 3
+YEARS = [1.0, 2.0, 3.0, 4.0]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--db", required=True, type=Path, help="the study database (study.duckdb)")
+    p.add_argument("--out", required=True, type=Path, help="folder for report.html and results.json")
+    p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
+    p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
+    return p.parse_args()
+
+
+def band_label(dose_g: pl.Expr) -> pl.Expr:
+    """The person_time derivation's band labels ('<1 g', '1-<2 g', '2-<5 g', '>=5 g')."""
+    cuts = DOSE_BANDS_G
+    expr = pl.when(dose_g < cuts[0]).then(pl.lit(f"<{cuts[0]:g} g"))
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        expr = expr.when(dose_g < hi).then(pl.lit(f"{lo:g}-<{hi:g} g"))
+    return expr.otherwise(pl.lit(f">={cuts[-1]:g} g"))
+
+
+def episodes_by_band(term: str, events: pl.DataFrame, sessions: pl.DataFrame,
+                     follow_up: pl.DataFrame) -> pl.DataFrame:
+    """Adverse-event episodes of `term` during follow-up (after the origin day, up to the
+    censoring date), each with the cumulative-dose band of its day: as in person_time, a
+    session on day d counts from day d + 1 on (sessions strictly before the event day)."""
+    ae = (events.filter((pl.col("event_type") == "adverse_event") & (pl.col("term") == term))
+          .select("participant_id", "event_date").unique()          # one episode per day
+          .join(follow_up.select("participant_id", "origin_date", "censor_date"),
+                on="participant_id", how="inner")
+          .filter((pl.col("event_date") > pl.col("origin_date"))
+                  & (pl.col("event_date") <= pl.col("censor_date")))
+          .with_row_index("episode"))
+    dose = (ae.join(sessions.select("participant_id", "session_date", "dose_mg"),
+                    on="participant_id", how="left")
+            .filter(pl.col("session_date") < pl.col("event_date"))
+            .group_by("episode").agg(dose_g=pl.col("dose_mg").sum() / 1000))
+    return (ae.join(dose, on="episode", how="left")
+            .with_columns(pl.col("dose_g").fill_null(0.0))
+            .with_columns(exposure_band=band_label(pl.col("dose_g")))
+            .group_by("exposure_band").agg(events=pl.len()))
+
+
+def rates_from_rounded_counts(pt: pl.DataFrame, reference: str | None,
+                              redact: dict) -> pl.DataFrame:
+    """Incidence rates computed from the redacted (rounded) event counts, as OpenSAFELY does:
+    a rate from the raw count times the person-years shown would give the raw count back.
+    A band whose count is redacted shows no rate; no rate ratio is shown when the reference
+    band's count is redacted (the ratio would give it back)."""
+    pt = redact_counts(pt.with_columns(pl.col("events").cast(pl.Int64)), ["events"], **redact)
+    hidden_bands = pt.filter(pl.col("events").is_null())["exposure_band"].to_list()
+    rates = sv.incidence_rate(pt.with_columns(pl.col("events").fill_null(0)), events="events",
+                              person_time="person_years", by="exposure_band", per=1000,
+                              reference=reference)
+    out = rates.summary.rename({"group": "exposure_band"})
+    hidden = pl.col("exposure_band").is_in(hidden_bands)
+    ref_hidden = reference is None or reference in hidden_bands
+    return out.with_columns(
+        [pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
+         for c in ("events", "rate", "conf_low", "conf_high")]
+        + [pl.when(hidden | pl.lit(ref_hidden)).then(None).otherwise(pl.col(c)).alias(c)
+           for c in ("rate_ratio", "rr_conf_low", "rr_conf_high", "p_value")])
+
+
+def main() -> None:
+    args = parse_args()
+    redact = {"threshold": args.threshold, "rounding": args.rounding}
+
+    with cohort.open(args.db, create=False, read_only=True) as study:
+        follow_up = study.derive("follow_up")
+        events = study.table("events")
+        sessions = study.table("treatment_sessions")
+        person_time = {label: study.derive("person_time", event_type=o["event_type"],
+                                           dose_bands_g=DOSE_BANDS_G)
+                       for label, o in OUTCOMES.items() if "event_type" in o}
+        # the whole follow-up split by dose band (death ends follow-up anyway): the person-time
+        # of the term outcomes, whose every episode counts
+        total_time = study.derive("person_time", event_type="death", dose_bands_g=DOSE_BANDS_G)
+        competing = study.derive("competing_risks", causes=CAUSES)
+
+    band_order = (total_time.select("exposure_band", "exposure_level").unique()
+                  .sort("exposure_level")["exposure_band"].to_list())
+
+    # -- 1. incidence rates by cumulative-dose band ------------------------------------------
+    rate_tables = {}
+    for label, outcome in OUTCOMES.items():
+        if "event_type" in outcome:
+            pt = person_time[label].group_by("exposure_band").agg(
+                pl.col("events").sum(), pl.col("person_years").sum())
+        else:
+            py = total_time.group_by("exposure_band").agg(pl.col("person_years").sum())
+            pt = py.join(episodes_by_band(outcome["term"], events, sessions, follow_up),
+                         on="exposure_band", how="left").with_columns(pl.col("events").fill_null(0))
+        reference = REFERENCE_BAND if REFERENCE_BAND in pt["exposure_band"].to_list() else None
+        table = rates_from_rounded_counts(pt, reference, redact)
+        order = {b: i for i, b in enumerate(band_order)}
+        table = (table.with_columns(order=pl.col("exposure_band").replace_strict(
+                     order, default=len(order)))
+                 .sort("order").drop("order"))
+        rate_tables[label] = table
+
+    # -- 2. competing risks ---------------------------------------------------------------------
+    cause_counts = redact_counts(
+        competing.group_by("cause", "cause_name").agg(n=pl.len()).sort("cause")
+        .with_columns(pl.col("n").cast(pl.Int64)), ["n"], **redact)
+    cif = {}
+    for code, name in enumerate(CAUSES, start=1):
+        cif[name] = sv.cumulative_incidence(competing, time="time_years", event="cause",
+                                            cause=code, by="route")
+
+    # -- report ------------------------------------------------------------------------------
+    r = HtmlReport("Harms of long-term ketamine: incidence by cumulative dose, competing risks")
+    r.text(f"Study: {args.db}. Counts from 1 to {args.threshold} are suppressed and other counts "
+           f"rounded to {args.rounding}; rates based on a suppressed count are not shown.",
+           note=True)
+    r.heading("Incidence per 1000 person-years by cumulative ketamine dose")
+    r.text(f"Rate ratios against '{REFERENCE_BAND}' (exact conditional Poisson test); rates, "
+           "CIs and ratios are computed from the rounded counts. "
+           "First events for use disorder, non-prescribed use and death; every episode for the "
+           "adverse-event terms (see the script).", note=True)
+    for label, table in rate_tables.items():
+        r.text(label)
+        r.table(table)
+
+    r.heading("Competing risks: ketamine use disorder, death, withdrawal")
+    r.table(cause_counts)
+    for name, ci in cif.items():
+        r.figure(ci.plot(at_risk=False, xlabel="years since the first session",
+                         ylabel=f"Cumulative incidence of {name}"),
+                 f"Cumulative incidence of {name} by route (Aalen-Johansen, 95% CIs), "
+                 "with the other causes competing")
+        r.table(ci.at(YEARS).select("group", "time", "estimate", "conf_low", "conf_high"))
+    gray = next(iter(cif.values())).tests   # Gray's test of every cause (the same for each fit)
+    if gray is not None:
+        r.text("Gray's test of equal cumulative incidence across routes, per cause code "
+               f"(1..{len(CAUSES)} = {', '.join(CAUSES)}):", note=True)
+        r.table(gray)
+    r.text("Curves and cumulative incidences are not suppressed: with few events they can "
+           "reveal small counts; check them before release.", note=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    r.write(args.out / "report.html")
+    results = {
+        "analysis": "harms",
+        "database": str(args.db),
+        "disclosure": redact,
+        "dose_bands_g": DOSE_BANDS_G,
+        "incidence": {label: t.to_dicts() for label, t in rate_tables.items()},
+        "competing_risks": {
+            "causes": CAUSES,
+            "counts": cause_counts.to_dicts(),
+            "participants": redact_count(competing.height, **redact),
+            "cumulative_incidence": {
+                name: {"at_years": ci.at(YEARS).select("group", "time", "estimate", "conf_low",
+                                                       "conf_high").to_dicts(),
+                       "gray_test": None if ci.tests is None else ci.tests.to_dicts()}
+                for name, ci in cif.items()},
+        },
+    }
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str),
+                                           encoding="utf-8")
+    print(f"wrote {args.out / 'report.html'} and {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
