@@ -73,7 +73,7 @@ def _build(n: int, folder: str) -> dict:
 
 def _run_case(path: str, case: str, params: dict) -> dict:
     import cohort
-    from cohort.derive import derivations
+    from cohort.derive import compile_derivation
 
     study = cohort.open(path, read_only=True)
     con = study.con
@@ -83,9 +83,7 @@ def _run_case(path: str, case: str, params: dict) -> dict:
     if case == "baseline":
         sql, values = BASELINE_SQL, None
     else:
-        d = derivations()[case]
-        sql = d.sql
-        values = {p.name: params.get(p.name, p.default) for p in d.parameters}
+        sql, values = compile_derivation(case, **params)
     target = Path(path).parent / f"{case}.parquet"
     t0 = time.perf_counter()
     con.execute(f"copy ({sql}) to '{target}' (format parquet)", values)

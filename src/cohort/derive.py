@@ -27,7 +27,7 @@ from cohort.errors import UserError
 from cohort.mapping import closest
 from cohort.resources import resource_dir
 
-__all__ = ["Derivation", "derivations", "derive"]
+__all__ = ["Derivation", "compile_derivation", "derivations", "derive"]
 
 _PARAM = re.compile(r"^--\s*param:\s*(\w+)\s+([\w\[\]]+)\s*=\s*(.*?)\s*(?:--\s+(.*))?$")
 _USES = re.compile(r"^--\s*uses:\s*([\w ,]+)$")
@@ -139,6 +139,28 @@ def derivations() -> dict[str, Derivation]:
     return found
 
 
+def compile_derivation(name: str, **params: Any) -> tuple[str, dict[str, Any]]:
+    """The SQL of derivation ``name`` and the values to bind to it (defaults filled in).
+
+    For running it elsewhere (``copy (...) to 'x.parquet'``, a benchmark, another engine).
+    """
+    available = derivations()
+    if name not in available:
+        listed = [n for n in available if not n.startswith("_")]
+        raise UserError(f"no derivation {name!r}{closest(name, listed)}; "
+                        f"available: {', '.join(listed)}")
+    d = available[name]
+    declared = {p.name: p for p in d.parameters}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise UserError(
+            f"derivation {name!r} has no parameter(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in d.parameters)}")
+    values = {p.name: params.get(p.name, p.default) for p in d.parameters}
+    text = d.sql(available)
+    return text, {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+
+
 def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
     """Run derivation ``name`` on a study connection and return its rows.
 
@@ -158,23 +180,9 @@ def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataF
     >>> study.derive("time_to_event", event_type="relapse").height
     0
     """
-    available = derivations()
-    if name not in available:
-        listed = [n for n in available if not n.startswith("_")]
-        raise UserError(f"no derivation {name!r}{closest(name, listed)}; "
-                        f"available: {', '.join(listed)}")
-    d = available[name]
-    declared = {p.name: p for p in d.parameters}
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        raise UserError(
-            f"derivation {name!r} has no parameter(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in d.parameters)}")
-    values = {p.name: params.get(p.name, p.default) for p in d.parameters}
-    text = d.sql(available)
-    used = {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+    text, values = compile_derivation(name, **params)
     try:
-        return con.sql(text, params=used).pl()
+        return con.sql(text, params=values).pl()
     except duckdb.Error as exc:
         raise UserError(f"derivation {name!r} failed with parameters {values}: "
                         f"{str(exc).splitlines()[0]}") from None
