@@ -10,17 +10,20 @@
 -- param: admin_end      date    = null            -- null: the last date recorded in the study
 -- param: include_origin_day boolean = false
 with
-first_event as (
-    select f.participant_id,
-           min(e.event_date)                        as event_date,
-           arg_min(e.source_table, e.event_date)    as source_table,
-           arg_min(e.batch_id, e.event_date)        as source_batch,
-           arg_min(e.source_line, e.event_date)     as source_line
+in_follow_up as (
+    select e.participant_id, e.event_date, e.source_table, e.batch_id, e.source_line,
+           -- the first event; of several records that day, the first loaded (batch, line)
+           row_number() over (partition by e.participant_id
+                              order by e.event_date, e.batch_id, e.source_line) as nth
     from follow_up f
     join _candidate_events e using (participant_id)
     where (e.event_date > f.origin_date or ($include_origin_day::boolean and e.event_date = f.origin_date))
       and e.event_date <= f.censor_date
-    group by f.participant_id
+),
+first_event as (
+    select participant_id, event_date, source_table, batch_id as source_batch, source_line
+    from in_follow_up
+    where nth = 1
 ),
 result as (
     select f.participant_id, f.site_id, f.origin_date,

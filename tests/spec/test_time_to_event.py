@@ -96,3 +96,13 @@ def test_unknown_parameter_is_a_clear_error(make_study):
         study.derive("time_to_event", evnt_type="relapse")
     with pytest.raises(UserError, match="no derivation 'time_to_evnt' .closest: time_to_event"):
         study.derive("time_to_evnt")
+
+
+def test_same_day_records_trace_back_to_one_record(make_study):
+    # two relapse records on the first event day: the source is the first loaded one, whole
+    study = make_study(participants=people("a"), sessions=[("a", "2020-01-10", *IV)],
+                       events=[("a", "2020-03-01", "relapse"), ("a", "2020-02-01", "relapse"),
+                               ("a", "2020-02-01", "relapse")])
+    out = study.derive("time_to_event", admin_end="2020-12-31")
+    assert rows(out, "end_date", "event_source_table", "event_source_batch", "event_source_line") == {
+        "a": (D("2020-02-01"), "events", 1, 3)}
