@@ -136,7 +136,8 @@ def main() -> None:
     r.table(follow.censoring)
 
     r.heading("Time to first relapse by route")
-    r.figure(km.plot(at_risk=False, xlabel="years since the first session"),
+    r.figure(km.plot(at_risk=False, xlabel="years since the first session",
+                     ylabel="Relapse-free survival"),
              "Kaplan-Meier estimate of relapse-free survival by route, with 95% CIs")
     r.table(km.median())
     r.table(at_years)

@@ -131,8 +131,9 @@ def standardised_mean_difference(
     0.7071
     """
     if not categorical:
-        x = np.asarray([v for v in a if v is not None], dtype=float)
-        y = np.asarray([v for v in b if v is not None], dtype=float)
+        x, y = (np.asarray(v, dtype=float) if isinstance(v, np.ndarray)
+                else np.asarray([np.nan if e is None else e for e in v], dtype=float)
+                for v in (a, b))
         x, y = x[~np.isnan(x)], y[~np.isnan(y)]
         if len(x) < 2 or len(y) < 2:
             return float("nan")
@@ -510,18 +511,32 @@ def _test_row(v: str, kind: str, nonnormal: bool, parts: Mapping[str, pl.DataFra
         samples.append(s)
     if len(samples) < 2:
         return row
+    table = None
+    if kind == "categorical":
+        # levels x groups matrix of counts (missing values left out)
+        levels = sorted({_level_text(x) for s in samples for x in s.unique().to_list()})
+        table = np.zeros((len(levels), len(samples)))
+        index = {lv: i for i, lv in enumerate(levels)}
+        for j, s in enumerate(samples):
+            for lv, n in zip(*_value_counts(s), strict=True):
+                table[index[lv], j] = n
     if smd:
-        pairs = [standardised_mean_difference(a.to_list(), b.to_list(),
-                                              categorical=kind == "categorical")
-                 for a, b in combinations(samples, 2)]
+        pairs = []
+        for a, b in combinations(range(len(samples)), 2):
+            if kind == "categorical":
+                na, nb = table[:, a].sum(), table[:, b].sum()
+                if na == 0 or nb == 0 or table.shape[0] < 2:
+                    pairs.append(float("nan") if na == 0 or nb == 0 else 0.0)
+                else:
+                    pairs.append(_categorical_smd(table[1:, a] / na, table[1:, b] / nb))
+            else:
+                pairs.append(standardised_mean_difference(
+                    samples[a].cast(pl.Float64).to_numpy(), samples[b].cast(pl.Float64).to_numpy()))
         finite = [p for p in pairs if not math.isnan(p)]
         row["smd"] = float(np.mean(finite)) if finite else None
     if not test:
         return row
-    if kind == "categorical":
-        levels = sorted({_level_text(x) for s in samples for x in s.to_list()})
-        table = np.array([[sum(1 for x in s.to_list() if _level_text(x) == lv) for s in samples]
-                          for lv in levels], dtype=float)
+    if table is not None:
         table = table[:, table.sum(axis=0) > 0]
         if table.shape[0] < 2 or table.shape[1] < 2:
             return row
