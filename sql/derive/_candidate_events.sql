@@ -5,9 +5,11 @@
 -- origin, before the end of follow-up) is for the derivation using it to decide.
 --
 -- param: event_type varchar = 'relapse' -- an events.event_type, or 'death'
+-- param: term       varchar = null      -- only events with this term (e.g. 'cystitis' for adverse_event); null: any
 select participant_id, event_date, 'events' as source_table, batch_id, source_line
 from events
 where event_type = $event_type::varchar
+  and ($term::varchar is null or lower(term) = lower($term::varchar))
 union all
 select participant_id, exit_date, 'exits', batch_id, source_line
 from exits

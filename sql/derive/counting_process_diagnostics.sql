@@ -11,6 +11,7 @@
 --
 -- uses: counting_process, _risk_period, _candidate_events
 -- param: event_type  varchar = 'relapse'       -- an events.event_type, or 'death'
+-- param: term       varchar = null      -- only events with this term (e.g. 'cystitis'); null: any
 -- param: origin      varchar = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end   date    = null            -- null: the last date recorded in the study
 -- param: recurrent   boolean = false           -- keep follow-up after the first event, every event flagged (Andersen-Gill)

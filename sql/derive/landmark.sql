@@ -12,6 +12,7 @@
 -- uses: _first_event, _session_days
 -- param: landmarks      integer[] = [6, 12, 24]     -- months after the origin
 -- param: event_type     varchar   = 'relapse'       -- an events.event_type, or 'death'
+-- param: term       varchar = null      -- only events with this term (e.g. 'cystitis'); null: any
 -- param: origin         varchar   = 'first_session' -- 'first_session' or 'enrolment'
 -- param: admin_end      date      = null            -- null: the last date recorded in the study
 -- param: horizon_months integer   = null            -- null: follow-up to its end

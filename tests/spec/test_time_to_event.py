@@ -106,3 +106,16 @@ def test_same_day_records_trace_back_to_one_record(make_study):
     out = study.derive("time_to_event", admin_end="2020-12-31")
     assert rows(out, "end_date", "event_source_table", "event_source_batch", "event_source_line") == {
         "a": (D("2020-02-01"), "events", 1, 3)}
+
+
+def test_an_adverse_event_term_can_be_the_event(make_study):
+    study = make_study(participants=people("a", "b"),
+                       sessions=[("a", "2020-01-10", *IV), ("b", "2020-01-10", *IV)])
+    study.con.execute("insert into store.events (participant_id, event_date, event_type, term, "
+                      "batch_id, source_line) values ('a', '2020-05-01', 'adverse_event', "
+                      "'hypertension', 1, 20), ('a', '2020-06-01', 'adverse_event', 'Cystitis', 1, 21)")
+    out = study.derive("time_to_event", event_type="adverse_event", term="cystitis",
+                       admin_end="2020-12-31")
+    assert rows(out, "end_date", "event") == {"a": (D("2020-06-01"), 1), "b": (D("2020-01-10"), 0)}
+    assert study.derive("person_time", event_type="adverse_event", term="cystitis",
+                        admin_end="2020-12-31")["events"].sum() == 1
