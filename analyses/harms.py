@@ -12,12 +12,9 @@ What it does:
   1. incidence rates per 1000 person-years by band of cumulative ketamine dose
      (sql/derive/person_time.sql splits each participant's follow-up when the cumulative
      dose crosses 1, 2 and 5 g), with exact Poisson CIs and rate ratios against '<1 g':
-     - outcomes that are an event type (ketamine use disorder, non-prescribed use) or
-       death: the first event; follow-up stops there (person_time with that event_type);
-     - adverse events named by a term (cystitis, hypertension): the derivations select
-       events by type, not by term, so these count every recorded episode during
-       follow-up (a rate of episodes, not of first events) over the whole follow-up
-       time, each episode in the dose band of its day;
+     the first event of each outcome (an event type, death, or an adverse event named by
+     its term: cystitis, hypertension); follow-up stops there (person_time with that
+     event_type and term);
   2. competing risks of ketamine use disorder, death and withdrawal from the study
      (sql/derive/competing_risks.sql): cumulative incidence (Aalen-Johansen) by route,
      with Gray's test.
@@ -37,12 +34,12 @@ from cohort.report import HtmlReport, redact_count, redact_counts
 
 DOSE_BANDS_G = [1.0, 2.0, 5.0]   # cut points of cumulative dose (grams)
 REFERENCE_BAND = "<1 g"
-# outcome label -> what counts: an events.event_type (or 'death'), or an adverse-event term
+# outcome label -> person_time parameters: an events.event_type (or 'death'), with a term
 OUTCOMES = {
     "ketamine use disorder": {"event_type": "ketamine_use_disorder"},
     "non-prescribed ketamine use": {"event_type": "non_prescribed_use"},
-    "cystitis (episodes)": {"term": "cystitis"},
-    "hypertension (episodes)": {"term": "hypertension"},
+    "cystitis": {"event_type": "adverse_event", "term": "cystitis"},
+    "hypertension": {"event_type": "adverse_event", "term": "hypertension"},
     "death": {"event_type": "death"},
 }
 CAUSES = ["ketamine_use_disorder", "death", "withdrawal"]   # competing causes, coded 1, 2, 3
@@ -56,37 +53,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
     p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
     return p.parse_args()
-
-
-def band_label(dose_g: pl.Expr) -> pl.Expr:
-    """The person_time derivation's band labels ('<1 g', '1-<2 g', '2-<5 g', '>=5 g')."""
-    cuts = DOSE_BANDS_G
-    expr = pl.when(dose_g < cuts[0]).then(pl.lit(f"<{cuts[0]:g} g"))
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
-        expr = expr.when(dose_g < hi).then(pl.lit(f"{lo:g}-<{hi:g} g"))
-    return expr.otherwise(pl.lit(f">={cuts[-1]:g} g"))
-
-
-def episodes_by_band(term: str, events: pl.DataFrame, sessions: pl.DataFrame,
-                     follow_up: pl.DataFrame) -> pl.DataFrame:
-    """Adverse-event episodes of `term` during follow-up (after the origin day, up to the
-    censoring date), each with the cumulative-dose band of its day: as in person_time, a
-    session on day d counts from day d + 1 on (sessions strictly before the event day)."""
-    ae = (events.filter((pl.col("event_type") == "adverse_event") & (pl.col("term") == term))
-          .select("participant_id", "event_date").unique()          # one episode per day
-          .join(follow_up.select("participant_id", "origin_date", "censor_date"),
-                on="participant_id", how="inner")
-          .filter((pl.col("event_date") > pl.col("origin_date"))
-                  & (pl.col("event_date") <= pl.col("censor_date")))
-          .with_row_index("episode"))
-    dose = (ae.join(sessions.select("participant_id", "session_date", "dose_mg"),
-                    on="participant_id", how="left")
-            .filter(pl.col("session_date") < pl.col("event_date"))
-            .group_by("episode").agg(dose_g=pl.col("dose_mg").sum() / 1000))
-    return (ae.join(dose, on="episode", how="left")
-            .with_columns(pl.col("dose_g").fill_null(0.0))
-            .with_columns(exposure_band=band_label(pl.col("dose_g")))
-            .group_by("exposure_band").agg(events=pl.len()))
 
 
 def rates_from_rounded_counts(pt: pl.DataFrame, reference: str | None,
@@ -115,30 +81,19 @@ def main() -> None:
     redact = {"threshold": args.threshold, "rounding": args.rounding}
 
     with cohort.open(args.db, create=False, read_only=True) as study:
-        follow_up = study.derive("follow_up")
-        events = study.table("events")
-        sessions = study.table("treatment_sessions")
-        person_time = {label: study.derive("person_time", event_type=o["event_type"],
-                                           dose_bands_g=DOSE_BANDS_G)
-                       for label, o in OUTCOMES.items() if "event_type" in o}
-        # the whole follow-up split by dose band (death ends follow-up anyway): the person-time
-        # of the term outcomes, whose every episode counts
-        total_time = study.derive("person_time", event_type="death", dose_bands_g=DOSE_BANDS_G)
+        person_time = {label: study.derive("person_time", dose_bands_g=DOSE_BANDS_G, **o)
+                       for label, o in OUTCOMES.items()}
         competing = study.derive("competing_risks", causes=CAUSES)
 
-    band_order = (total_time.select("exposure_band", "exposure_level").unique()
+    band_order = (pl.concat([pt.select("exposure_band", "exposure_level")
+                             for pt in person_time.values()]).unique()
                   .sort("exposure_level")["exposure_band"].to_list())
 
     # -- 1. incidence rates by cumulative-dose band ------------------------------------------
     rate_tables = {}
-    for label, outcome in OUTCOMES.items():
-        if "event_type" in outcome:
-            pt = person_time[label].group_by("exposure_band").agg(
-                pl.col("events").sum(), pl.col("person_years").sum())
-        else:
-            py = total_time.group_by("exposure_band").agg(pl.col("person_years").sum())
-            pt = py.join(episodes_by_band(outcome["term"], events, sessions, follow_up),
-                         on="exposure_band", how="left").with_columns(pl.col("events").fill_null(0))
+    for label in OUTCOMES:
+        pt = person_time[label].group_by("exposure_band").agg(
+            pl.col("events").sum(), pl.col("person_years").sum())
         reference = REFERENCE_BAND if REFERENCE_BAND in pt["exposure_band"].to_list() else None
         table = rates_from_rounded_counts(pt, reference, redact)
         order = {b: i for i, b in enumerate(band_order)}
@@ -163,9 +118,8 @@ def main() -> None:
            note=True)
     r.heading("Incidence per 1000 person-years by cumulative ketamine dose")
     r.text(f"Rate ratios against '{REFERENCE_BAND}' (exact conditional Poisson test); rates, "
-           "CIs and ratios are computed from the rounded counts. "
-           "First events for use disorder, non-prescribed use and death; every episode for the "
-           "adverse-event terms (see the script).", note=True)
+           "CIs and ratios are computed from the rounded counts; each outcome's first event "
+           "ends its follow-up.", note=True)
     for label, table in rate_tables.items():
         r.text(label)
         r.table(table)

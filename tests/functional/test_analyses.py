@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 ROOT = Path(__file__).parents[2]
@@ -97,8 +96,7 @@ def test_tolerance(demo_db: Path, tmp_path: Path) -> None:
 
 def test_harms(demo_db: Path, tmp_path: Path) -> None:
     res = _run("harms", demo_db, tmp_path / "harms")
-    assert {"ketamine use disorder", "cystitis (episodes)", "hypertension (episodes)"} <= set(
-        res["incidence"])
+    assert {"ketamine use disorder", "cystitis", "hypertension"} <= set(res["incidence"])
     for rows in res["incidence"].values():
         _counts_redacted([r["events"] and int(r["events"]) for r in rows])
         for r in rows:
@@ -107,29 +105,3 @@ def test_harms(demo_db: Path, tmp_path: Path) -> None:
     gray = res["competing_risks"]["cumulative_incidence"]["ketamine_use_disorder"]["gray_test"]
     assert [g["cause"] for g in gray] == [1, 2, 3]
     _counts_redacted([c["n"] for c in res["competing_risks"]["counts"]])
-
-
-def test_harms_term_episodes_match_person_time(demo_db: Path) -> None:
-    """The script's per-term episode counting, applied to an event type, agrees with the
-    person_time derivation's band of each first event (same dose-band rule)."""
-    import importlib.util
-
-    import cohort
-
-    spec = importlib.util.spec_from_file_location("harms_script", SCRIPTS / "harms.py")
-    harms = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harms)
-    with cohort.open(demo_db, create=False, read_only=True) as study:
-        follow_up = study.derive("follow_up")
-        sessions = study.table("treatment_sessions")
-        pt = study.derive("person_time", event_type="non_prescribed_use",
-                          dose_bands_g=harms.DOSE_BANDS_G)
-        tte = study.derive("time_to_event", event_type="non_prescribed_use")
-    # first counted events only, relabelled as adverse-event episodes of a pseudo-term
-    first = (tte.filter(pl.col("event") == 1)
-             .select("participant_id", event_date="end_date")
-             .with_columns(event_type=pl.lit("adverse_event"), term=pl.lit("first_npu")))
-    ours = harms.episodes_by_band("first_npu", first, sessions, follow_up).sort("exposure_band")
-    theirs = (pt.group_by("exposure_band").agg(events=pl.col("events").sum())
-              .filter(pl.col("events") > 0).sort("exposure_band"))
-    assert ours.rows() == theirs.with_columns(pl.col("events").cast(ours["events"].dtype)).rows()
