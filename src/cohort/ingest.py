@@ -180,7 +180,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
 
     con = study.con
     src = describe_file(path, spec.format if spec and path.suffix.lower() not in (
-        ".csv", ".xlsx", ".parquet") else None)
+        ".csv", ".xlsx", ".parquet") else None, input_root=study.input_root)
     done = scalar(con, "select batch_id from uploads where sha256 = ? and table_name = ? "
                   "and status = 'loaded' order by batch_id limit 1", [src.sha256, table])
     if done is not None:

@@ -71,14 +71,24 @@ def detect_format(path: Path, declared: str | None = None) -> str:
     return fmt
 
 
-def describe_file(path: Path, declared_format: str | None = None) -> SourceFile:
-    """Check a file and return its format, sha256 and size."""
+def describe_file(path: Path, declared_format: str | None = None, *,
+                  input_root: Path | None = None) -> SourceFile:
+    """Check a file and return its format, sha256 and size.
+
+    With ``input_root``, the file (after following links) must lie inside that folder.
+    """
     try:
         resolved = path.resolve(strict=True)
     except RuntimeError:
         raise InputFileError(f"{path}: symbolic link loop") from None
-    except OSError:
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise InputFileError(f"{path}: symbolic link loop") from None
         raise InputFileError(f"{path}: no such file") from None
+    if input_root is not None and not resolved.is_relative_to(input_root.resolve()):
+        raise InputFileError(
+            f"{path}: outside the allowed input folder {input_root} (it resolves to {resolved}); "
+            "copy the file into that folder, or change input_root in cohort.toml")
     if not resolved.is_file():
         raise InputFileError(f"{path}: not a regular file")
     fmt = detect_format(resolved, declared_format)

@@ -123,6 +123,21 @@ class Study:
         """``expectations/`` beside the study file: the study's own validation suites."""
         return self.path.parent / "expectations"
 
+    @property
+    def input_root(self) -> Path | None:
+        """The folder loads must come from: ``[load] input_root`` in cohort.toml (relative
+        to the study folder) or the environment variable COHORT_INPUT_ROOT; None: anywhere."""
+        import tomllib
+
+        root = os.environ.get("COHORT_INPUT_ROOT")
+        if self.settings_file.is_file():
+            try:
+                settings = tomllib.loads(self.settings_file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise UserError(f"{self.settings_file}: not valid TOML: {exc}") from None
+            root = settings.get("load", {}).get("input_root", root)
+        return None if root is None else (self.path.parent / root)
+
     def validation_options(self) -> dict[str, Any]:
         """Config and extra suite folders for :func:`cohort.validate.validate_relation`."""
         from cohort.validate import ValidationConfig

@@ -316,3 +316,18 @@ concomitant_antidepressant = { from = "ad", recode = { ja = true, nei = false } 
     got = study.table("participants").sort("participant_id")
     assert got["concomitant_antidepressant"].to_list() == [True, False, True, False, True]
     assert set(got["sex"]) == {"female"} and set(got["diagnosis"]) == {"MDD"}
+
+
+def test_files_outside_the_input_root_are_refused(loaded, corpus, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (loaded.path.parent / "cohort.toml").write_text(f'[load]\ninput_root = "{inbox}"\n')
+    with pytest.raises(InputFileError, match="outside the allowed input folder"):
+        loaded.load(corpus / "assessments_ok.csv", table="assessments", validate=False)
+    sneaky = inbox / "link.csv"
+    sneaky.symlink_to(corpus / "assessments_ok.csv")     # a link out of the inbox
+    with pytest.raises(InputFileError, match="resolves to"):
+        loaded.load(sneaky, table="assessments", validate=False)
+    shutil.copy(corpus / "assessments_ok.csv", inbox / "a.csv")
+    [r] = loaded.load(inbox / "a.csv", table="assessments", validate=False)
+    assert r.rows_loaded == 3
