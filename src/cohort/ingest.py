@@ -195,7 +195,8 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
     batch = _next_batch_id(con)
     # working tables are temporary (in memory, spilling to disk; never in the study file);
     # only the batch to validate is visible to Great Expectations, in the staging schema
-    raw, errors, staged = f"_raw_{batch}", f"_errors_{batch}", f"staging.batch_{batch}"
+    raw, typed, errors = f"_raw_{batch}", f"_typed_{batch}", f"_errors_{batch}"
+    staged = f"staging.batch_{batch}"
     read = spec.read if spec else None
     from cohort.mapping import ReadOptions
 
@@ -212,11 +213,11 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: {rows_read:,} rows read; coercing")
-        typed = coerce(con, tm, src, raw=raw, errors=errors,
-                        decimal_comma=(read.decimal_comma if read else False))
-        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({typed.sql}) "
-                        f"where source_line not in (select source_line from {errors})",
-                        typed.params)
+        good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors,
+                      decimal_comma=(read.decimal_comma if read else False))
+        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql}) "
+                       f"where source_line not in (select source_line from {errors})",
+                       good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
             rows = Coerced(f"select * from {staged}", {})
@@ -232,7 +233,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
-        for t in (staged, errors, raw):
+        for t in (staged, errors, typed, raw):
             drop_staged(con, t)
 
 
