@@ -82,6 +82,15 @@ def _schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> int | None:
     return scalar(con, "select max(version) from schema_version")
 
 
+def _known_table(name: str) -> None:
+    from cohort.tables import table_columns
+
+    try:
+        table_columns(name)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+
+
 def _clear_staging(con: duckdb.DuckDBPyConnection) -> None:
     """Drop what a load killed mid-way left in the staging schema (never canonical data)."""
     con.execute("drop schema if exists staging cascade")
@@ -172,12 +181,7 @@ class Study:
 
     def table(self, name: str) -> pl.DataFrame:
         """Return a canonical table (rows of batches in force) as a polars DataFrame."""
-        from cohort.tables import table_columns
-
-        try:
-            table_columns(name)
-        except KeyError as exc:
-            raise UserError(str(exc.args[0])) from None
+        _known_table(name)
         return frame(self.con, f"select * from {quote_ident(name)}")
 
     def counts(self) -> dict[str, int]:
@@ -195,12 +199,7 @@ class Study:
         Superseded and rolled-back batches count until the moment they left force,
         so any past state of the study can be queried again.
         """
-        from cohort.tables import table_columns
-
-        try:
-            table_columns(table)
-        except KeyError as exc:
-            raise UserError(str(exc.args[0])) from None
+        _known_table(table)
         moment = scalar(self.con, "select loaded_at from uploads where batch_id = ?", [batch])
         if moment is None:
             raise UserError(f"no batch {batch}; see `cohort uploads`")
