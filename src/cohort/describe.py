@@ -47,6 +47,7 @@ import numpy as np
 import polars as pl
 
 from cohort.errors import ModelSpecError
+from cohort.frames import as_polars
 
 __all__ = [
     "Table1",
@@ -64,25 +65,6 @@ _RESERVED = {"variable", "level", "statistic", "p_value", "test", "smd", OVERALL
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _as_polars(df: Any, what: str) -> pl.DataFrame:
-    if isinstance(df, pl.DataFrame):
-        return df
-    try:
-        import pandas as pd
-
-        if isinstance(df, pd.DataFrame):
-            return pl.from_pandas(df)
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    try:
-        return pl.DataFrame(df)
-    except Exception:
-        raise ModelSpecError(
-            f"{what}: expected a polars or pandas DataFrame, got {type(df).__name__}; "
-            "pass a data frame (e.g. study.derive(...))"
-        ) from None
-
-
 def _need_columns(df: pl.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -356,7 +338,7 @@ def table1(
     >>> t.summary.select("variable", "level", "iv", "oral").rows()[:3]
     [('n', None, '2', '3'), ('sex', 'f', '1 (50.0)', '2 (100.0)'), ('sex', 'm', '1 (50.0)', '0 (0.0)')]
     """
-    data = _as_polars(df, "table1")
+    data = as_polars(df, what="table1")
     if by is not None:
         _need_columns(data, [by], "table1 by=")
     if variables is None:
@@ -704,7 +686,7 @@ def follow_up_summary(
     """
     from cohort.survival import kaplan_meier
 
-    data = _as_polars(tte_df, "follow_up_summary")
+    data = as_polars(tte_df, what="follow_up_summary")
     needed = [time, event] + ([by] if by else []) + ([censor_reason] if censor_reason else [])
     _need_columns(data, needed, "follow_up_summary")
     if unit not in ("years", "days"):
@@ -925,7 +907,7 @@ def attrition(
 
 def _ids(value: Any, *, id: str, label: str) -> set[Any]:
     if isinstance(value, (pl.DataFrame, pl.LazyFrame)) or type(value).__name__ == "DataFrame":
-        frame = value.collect() if isinstance(value, pl.LazyFrame) else _as_polars(value, "attrition")
+        frame = value.collect() if isinstance(value, pl.LazyFrame) else as_polars(value, what="attrition")
         if id not in frame.columns:
             raise ModelSpecError(
                 f"attrition step {label!r}: no column {id!r} (columns: {', '.join(frame.columns[:12])}); "

@@ -20,8 +20,9 @@ from formulaic.transforms import stateful_transform
 from scipy.interpolate import BSpline
 
 from cohort.errors import ModelSpecError
+from cohort.frames import as_polars
 
-__all__ = ["ns", "to_polars", "DesignInfo", "build_design"]
+__all__ = ["ns", "DesignInfo", "build_design"]
 
 INTERCEPT = "(Intercept)"
 
@@ -112,21 +113,6 @@ def ns(
 
 
 CONTEXT = {"ns": ns}
-
-
-def to_polars(data: Any, *, what: str = "data") -> pl.DataFrame:
-    """Accept a polars or pandas frame (or anything ``pl.DataFrame`` takes)."""
-    if isinstance(data, pl.DataFrame):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return pl.from_pandas(data)
-    try:
-        return pl.DataFrame(data)
-    except Exception:  # noqa: BLE001
-        raise ModelSpecError(
-            f"{what} must be a polars or pandas DataFrame, got {type(data).__name__}; "
-            "convert it with pl.DataFrame(...)"
-        ) from None
 
 
 def _columns_in(formula: str, frame_columns: Sequence[str]) -> list[str]:
@@ -255,7 +241,7 @@ def build_design(
 
 def new_frame(info: DesignInfo, newdata: Any, group_cols: Sequence[str]) -> pd.DataFrame:
     """New data as pandas with grouping columns as strings."""
-    pdf = to_polars(newdata, what="newdata").to_pandas()
+    pdf = as_polars(newdata, what="newdata").to_pandas()
     for g in group_cols:
         if g in pdf.columns:
             pdf[g] = pdf[g].astype(str)

@@ -24,7 +24,8 @@ import polars as pl
 from scipy import stats
 
 from cohort.errors import ConvergenceWarning, ModelSpecError
-from cohort.longitudinal._design import build_design, to_polars
+from cohort.frames import as_polars
+from cohort.longitudinal._design import build_design
 from cohort.longitudinal._geepack import Clusters, fit_geepack
 
 __all__ = ["gee", "GEEResult"]
@@ -155,7 +156,7 @@ def gee(
         raise ModelSpecError(f"gee: conf_level={conf_level!r}; give a number between 0 and 1, e.g. 0.95")
     if maxiter < 1 or not (tol > 0):
         raise ModelSpecError(f"gee: maxiter={maxiter!r}, tol={tol!r}; give maxiter >= 1 and tol > 0")
-    frame = to_polars(data)
+    frame = as_polars(data)
     if waves is not None and waves not in frame.columns:
         raise ModelSpecError(f"gee: waves column {waves!r} is not in the data (columns: {', '.join(frame.columns)})")
     frame = frame.with_row_index(_ROW)

@@ -26,7 +26,8 @@ import polars as pl
 from scipy import stats
 
 from cohort.errors import ConvergenceWarning, ModelSpecError
-from cohort.longitudinal._design import INTERCEPT, DesignInfo, build_design, new_frame, to_polars
+from cohort.frames import as_polars
+from cohort.longitudinal._design import INTERCEPT, DesignInfo, build_design, new_frame
 from cohort.longitudinal._fastlmm import FastLMM
 from cohort.longitudinal._nested import NestedLMM
 
@@ -216,7 +217,7 @@ def lmm(
     >>> m.engine, m.converged
     ('fast', True)
     """
-    frame = to_polars(data)
+    frame = as_polars(data)
     group_cols = _parse_groups(groups)
     if covariance not in ("unstructured", "diagonal"):
         raise ModelSpecError(f"lmm: covariance={covariance!r}; use 'unstructured' or 'diagonal'")

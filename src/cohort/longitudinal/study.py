@@ -9,7 +9,7 @@ import polars as pl
 from scipy import stats
 
 from cohort.errors import ModelSpecError
-from cohort.longitudinal._design import to_polars
+from cohort.frames import as_polars
 
 __all__ = ["reliable_change", "dose_escalation"]
 
@@ -49,7 +49,7 @@ def reliable_change(
     ...                 sd_baseline=2.5, practice_effect=0.5)["change"].to_list()
     ['decline', 'no reliable change', 'no reliable change', 'no reliable change']
     """
-    frame = to_polars(data)
+    frame = as_polars(data)
     _need(frame, [baseline, follow_up], "reliable_change")
     if not 0 <= reliability < 1:
         raise ModelSpecError(f"reliable_change: reliability={reliability} must be in [0, 1)")
@@ -99,7 +99,7 @@ def dose_escalation(
     >>> dose_escalation(s)["event"].to_list()
     [True, False]
     """
-    frame = to_polars(sessions)
+    frame = as_polars(sessions)
     _need(frame, [participant, time, dose], "dose_escalation")
     if threshold <= 0:
         raise ModelSpecError(f"dose_escalation: threshold={threshold} must be positive (0.25 = 25%)")

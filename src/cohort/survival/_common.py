@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from cohort.errors import ModelSpecError
+from cohort.frames import as_polars
 
 __all__ = [
     "as_polars",
@@ -22,28 +22,6 @@ __all__ = [
 ]
 
 TIMEFIX_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
-
-
-def as_polars(df: Any) -> pl.DataFrame:
-    """Return ``df`` as a polars DataFrame (pandas and Arrow-compatible frames accepted)."""
-    if isinstance(df, pl.DataFrame):
-        return df
-    if isinstance(df, pl.LazyFrame):
-        return df.collect()
-    try:
-        import pandas as pd
-
-        if isinstance(df, pd.DataFrame):
-            return pl.from_pandas(df)
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    try:
-        return pl.DataFrame(df)
-    except Exception:
-        raise ModelSpecError(
-            f"expected a polars or pandas DataFrame, got {type(df).__name__}; "
-            "convert the data with pl.DataFrame(...) first"
-        ) from None
 
 
 def rows_text(mask: np.ndarray, limit: int = 10) -> str:
