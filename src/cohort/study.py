@@ -91,6 +91,36 @@ def _known_table(name: str) -> None:
         raise UserError(str(exc.args[0])) from None
 
 
+#: DuckDB memory bound of a study connection unless cohort.toml says otherwise
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def _configure(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Bounded memory (spilling to a folder beside the study), no progress printing.
+
+    ``[database] memory_limit`` and ``threads`` in cohort.toml beside the study override
+    the defaults (DEFAULT_MEMORY_LIMIT; DuckDB's own thread count).
+    """
+    import tomllib
+
+    settings: dict[str, Any] = {}
+    toml = path.parent / "cohort.toml"
+    if toml.is_file():
+        try:
+            settings = tomllib.loads(toml.read_text(encoding="utf-8")).get("database", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{toml}: not valid TOML: {exc}") from None
+    try:
+        con.execute("set memory_limit = ?", [str(settings.get("memory_limit", DEFAULT_MEMORY_LIMIT))])
+        con.execute("set temp_directory = ?", [str(path.parent / f".{path.stem}.tmp")])
+        if "threads" in settings:
+            con.execute("set threads = ?", [int(settings["threads"])])
+    except duckdb.Error as exc:
+        raise UserError(f"{toml}: [database] settings not accepted by DuckDB: "
+                        f"{str(exc).splitlines()[0]}") from None
+    con.execute("set enable_progress_bar = false")
+
+
 def _clear_staging(con: duckdb.DuckDBPyConnection) -> None:
     """Drop what a load killed mid-way left in the staging schema (never canonical data)."""
     con.execute("drop schema if exists staging cascade")
@@ -299,6 +329,7 @@ def open_study(
                 f"{path}: schema version {version} is not known to this cohort "
                 f"(knows {sorted(_KNOWN_VERSIONS)}); upgrade cohort to open it"
             )
+        _configure(con, path)
         if not read_only:
             _clear_staging(con)
     except BaseException:
