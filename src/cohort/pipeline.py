@@ -214,8 +214,10 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
     r.heading("Time to first relapse")
     r.text(f"{tte.height} participants, {int(tte['event'].sum())} first relapses; time from the "
            "first session, censored at exit, death or the end of the study.", note=True)
-    r.figure(km.plot(), "Kaplan-Meier estimate of relapse-free survival by route, with 95% CIs "
-                        "and numbers at risk")
+    r.figure(km.plot(at_risk=False),
+             "Kaplan-Meier estimate of relapse-free survival by route, with 95% CIs")
+    r.text("Numbers at risk (suppressed and rounded as above):", note=True)
+    r.table(_at_risk(tte, years=range(6)))
     r.table(km.median())
     r.heading("Cox model of relapse (Efron ties)")
     r.table(cox_table.select("term", "estimate", "std_error", "hazard_ratio", "conf_low",
@@ -236,9 +238,26 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
         "n_participants": n_participants, "seed": seed, "counts": counts,
         "stage_seconds": stage_seconds, "uploads": loads.to_dicts(),
         "validation": {k: v.to_dict() for k, v in reports.items()},
-        "kaplan_meier": km.to_dict(), "cox": cox.to_dict(), "lmm": lmm.to_dict(),
+        "kaplan_meier": _redacted_km(km.to_dict()), "cox": cox.to_dict(), "lmm": lmm.to_dict(),
         "truth": truth.to_dict() if hasattr(truth, "to_dict") else dict(truth),
     }
     json_path = out / "results.json"
     json_path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     return report_path, json_path
+
+
+def _at_risk(tte: pl.DataFrame, *, years: range) -> pl.DataFrame:
+    """Participants still followed at each whole year, by route, with disclosure control."""
+    at = tte.filter(pl.col("time_days") > 0).group_by("route").agg(
+        [(pl.col("time_years") >= y).sum().alias(f"year {y}") for y in years]).sort("route")
+    return redact_counts(at.with_columns(pl.exclude("route").cast(pl.Int64)),
+                         [f"year {y}" for y in years])
+
+
+def _redacted_km(km: dict[str, Any]) -> dict[str, Any]:
+    """The KM result for the JSON, its counts suppressed and rounded like the report's."""
+    counts = ["n_risk", "n_event", "n_censor"]
+    summary = pl.DataFrame(km["summary"])
+    present = [c for c in counts if c in summary.columns]
+    redacted = redact_counts(summary.with_columns(pl.col(present).cast(pl.Int64)), present)
+    return {**km, "summary": redacted.to_dicts(), "disclosure": "counts 1-7 suppressed, others rounded to 5"}
