@@ -77,7 +77,9 @@ def demo(
 @user_errors
 def load(
     files: Annotated[list[Path], typer.Argument(help="Files, folders or globs to load.")],
-    table: Annotated[str, typer.Option("--table", help="Canonical table the files hold.")],
+    table: Annotated[str | None, typer.Option(
+        "--table", help="Canonical table the files hold. Without it, a site folder is loaded "
+        "table by table in dependency order, as its mapping's file patterns say.")] = None,
     db: DbOption = Path("study.duckdb"),
     site: Annotated[str | None, typer.Option(help="Site id (default: the mapping's).")] = None,
     mapping: Annotated[Path | None, typer.Option(help="The site's mapping spec (TOML).")] = None,
@@ -85,11 +87,21 @@ def load(
 ) -> None:
     """Load site files into the study database (one batch per file)."""
     import cohort
+    from cohort.mapping import load_mapping
+    from cohort.tables import LOAD_ORDER
 
+    if table is None:
+        if mapping is None or replaces is not None:
+            raise UserError("give --table, or a --mapping (without --replaces) to load a site "
+                            "folder table by table")
+        tables = [t for t in LOAD_ORDER if t in load_mapping(mapping).tables]
+    else:
+        tables = [table]
     with cohort.open(db) as study, console.status("loading ...") as status:
         study.con.execute("set enable_progress_bar = ?", [console.is_terminal])
-        results = study.load([str(f) for f in files], site=site, table=table, mapping=mapping,
-                             replaces=replaces, progress=lambda msg: status.update(msg))
+        results = [r for t in tables for r in study.load(
+            [str(f) for f in files], site=site, table=t, mapping=mapping, replaces=replaces,
+            progress=lambda msg: status.update(msg))]
     worst = EXIT_OK
     for r in results:
         colour = {"loaded": "green", "skipped": "yellow", "rejected": "red"}[r.status]

@@ -21,11 +21,10 @@ from rich.console import Console
 
 import cohort
 from cohort.report import HtmlReport, redact_counts
+from cohort.tables import LOAD_ORDER
 
 __all__ = ["DemoResult", "run_demo", "LOAD_ORDER", "COX_TERMS"]
 
-#: Tables in the order they must be loaded (cross-table rules look at earlier ones).
-LOAD_ORDER = ("participants", "exits", "treatment_sessions", "assessments", "events")
 #: Cox covariates of the demo, as the simulator's truth names them.
 COX_TERMS = ("age_per_10y", "male", "trd", "route_iv", "prior_episodes",
              "concomitant_antidepressant")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["Column", "TABLES", "INSTRUMENTS", "INSTRUMENT_RANGES", "table_columns"]
+__all__ = ["Column", "TABLES", "LOAD_ORDER", "INSTRUMENTS", "INSTRUMENT_RANGES", "table_columns"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("reason", pl.String, allowed=EXIT_REASONS),
     ),
 }
+
+
+#: The order tables must be loaded in: cross-table rules look at the tables before them.
+LOAD_ORDER = ("participants", "exits", "treatment_sessions", "assessments", "events")
 
 
 def table_columns(table: str) -> tuple[Column, ...]:

@@ -124,3 +124,18 @@ def test_validate_gates_a_pipeline_with_its_exit_code(tmp_path: Path, corpus: Pa
     assert "orphan" in dirty.stdout
     wrong = run("validate", "--db", str(db), "--batch", str(bad.batch_id), "--table", "exits")
     assert wrong.returncode == 3 and "holds assessments, not exits" in wrong.stderr
+
+
+def test_a_site_folder_loads_table_by_table_from_its_mapping(tmp_path: Path) -> None:
+    from cohort.simulate import simulate
+
+    files = simulate(150, seed=3).write_site_files(tmp_path / "sites")
+    db = tmp_path / "s.duckdb"
+    proc = run("load", str(files.site_dirs["LDS"]), "--mapping", str(files.specs["LDS"]),
+               "--db", str(db))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    loaded_tables = [line.split(" -> ")[1].split()[0] for line in proc.stdout.splitlines()
+                     if " -> " in line]
+    assert loaded_tables == ["participants", "exits", "treatment_sessions", "assessments", "events"]
+    missing = run("load", str(files.site_dirs["LDS"]), "--db", str(db))
+    assert missing.returncode == 3 and "give --table" in missing.stderr

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 import cohort
-from cohort.pipeline import LOAD_ORDER
 from cohort.simulate import simulate
+from cohort.tables import LOAD_ORDER
 
 INTENDED = {
     "score_out_of_range": r"^assessments\.score\.range\.",
