@@ -146,18 +146,31 @@ class ValidationReport:
         return path
 
     def write_data_docs(self, folder: str | Path, *, max_rows_per_rule: int = 50) -> Path:
-        """Write a self-contained HTML page in the spirit of GX Data Docs.
+        """Write the validation as HTML: GX's own Data Docs page and cohort's page.
 
-        GX's own site builder needs a file-backed context with stored
-        validation results; this page carries the same content (every
-        expectation, its kwargs, success and observed counts) plus cohort's
-        row-level findings, and needs no server or asset folder.
+        ``gx_<relation>.html`` is GX's Data Docs rendering of the validation result
+        (its page renderer; styles load from GX's CDN). ``validation_<relation>.html``
+        (returned) is self-contained and adds cohort's row-level findings.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"gx_{_slug(self.relation)}.html").write_text(
+            _render_gx_data_docs(self.gx_results), encoding="utf-8")
         path = folder / f"validation_{_slug(self.relation)}.html"
         path.write_text(_render_html(self, max_rows_per_rule), encoding="utf-8")
         return path
+
+
+def _render_gx_data_docs(gx_results: Mapping[str, Any]) -> str:
+    """GX's Data Docs page for one validation result (no file-backed context needed)."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResultSchema,
+    )
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    result = ExpectationSuiteValidationResultSchema().load(dict(gx_results))
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 
 def _slug(text: str) -> str:

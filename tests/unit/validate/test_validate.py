@@ -187,6 +187,9 @@ def test_report_outputs(vstudy, tmp_path):
     page = report.write_data_docs(tmp_path / "docs")
     text = page.read_text()
     assert "assessments.participant.orphan" in text and "P999" in text
+    gx_page = (tmp_path / "docs" / page.name.replace("validation_", "gx_")).read_text()
+    assert "Validation Results" in gx_page or "Overview" in gx_page   # GX's own renderer
+    assert "participant_id" in gx_page
     failing = report.failing_summary()
     assert failing.get_column("rule").to_list() == ["assessments.participant.orphan"]
     assert failing.get_column("examples").to_list() == [["P999"]]
