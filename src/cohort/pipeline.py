@@ -20,6 +20,7 @@ import polars as pl
 from rich.console import Console
 
 import cohort
+from cohort.describe import table1
 from cohort.report import HtmlReport, redact_counts
 from cohort.tables import LOAD_ORDER
 
@@ -210,6 +211,13 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
         r.text(f"{name}: {rep.status}")
         if rep.summary.height:
             r.table(rep.summary.drop([c for c in ("examples",) if c in rep.summary.columns]))
+    r.heading("Participants by route (Table 1)")
+    table_one = table1(tte, by="route", variables=["age_at_origin", "sex", "diagnosis",
+                                                    "prior_episodes", "concomitant_antidepressant",
+                                                    "baseline_weight_kg", "site_id"],
+                       categorical=["sex", "diagnosis", "concomitant_antidepressant", "site_id"],
+                       nonnormal=["prior_episodes"])
+    r.table(table_one.redacted().summary, max_rows=80)
     r.heading("Time to first relapse")
     r.text(f"{tte.height} participants, {int(tte['event'].sum())} first relapses; time from the "
            "first session, censored at exit, death or the end of the study.", note=True)
