@@ -143,12 +143,17 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
         else:
             exprs["dose_mg"] = f"({exprs['dose_mg']}) * {sql.bind(_UNIT_FACTOR[dose.unit])}"
     values = ", ".join(f"{e} as {value_column(name)}" for name, e in exprs.items())
+    # which raw fields hold something: all the screen below needs of the raw text
+    present = {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns) if cm.source}
+    flags = "".join(f", {quote_ident(src)} is not null as {flag}" for src, flag in present.items())
     # written out once: a filter over the unwritten query would compute the values again
     # for every condition that reads them (measured: 2x slower at 1M rows)
-    make = f"create or replace temp table {typed} as select r.*, {values} from {raw} r"
+    make = (f"create or replace temp table {typed} as select r.source_line, r._parse_error"
+            f"{flags}, {values} from {raw} r")
     con.execute(make, sql.used_in(make))
 
-    # (condition on a row of `typed`, its cheap screen, column, rule, message, raw column)
+    # (condition on a row of raw text and typed values, its cheap screen on a row of
+    # `typed`, column, rule, message, raw column)
     checks: list[tuple[str, str, str, str, str, str]] = []
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
@@ -177,7 +182,7 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
                 if col.dtype in (pl.Float64, pl.Int16) else ""
             check(f"{_text(rawcol)} is not null and {val} is null{per_kg}", f"coerce.{col.name}",
                   f"{cm.source!r} value cannot be read as {what}{hint}",
-                  cheap=f"{rawcol} is not null and {val} is null")
+                  cheap=f"{present[cm.source]} and {val} is null")
         if col.allowed:
             allowed = ", ".join(sql.bind(a) for a in col.allowed)
             check(f"{val} is not null and {val} not in ({allowed})",
@@ -195,14 +200,16 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
         if col.name == "dose_mg" and cm.unit == "mg/kg":
             check(f"{_text(rawcol)} is not null and {value_column('weight_kg')} is null", "unit.dose_mg",
                   "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown",
-                  cheap=f"{rawcol} is not null and {value_column('weight_kg')} is null")
+                  cheap=f"{present[cm.source]} and {value_column('weight_kg')} is null")
 
     # one pass over the batch finds the rows with any problem (few); their reasons are
     # then read from those rows alone
     bad = f"{errors}_rows"
     any_problem = " or ".join(f"({c[1]})" for c in checks) or "false"
-    find_bad = (f"create or replace temp table {bad} as select * from {typed} "
-                f"where _parse_error is not null or ({any_problem})")
+    find_bad = (f"create or replace temp table {bad} as select r.*, t.* exclude "
+                f"(source_line, _parse_error) from (select * from {typed} "
+                f"where _parse_error is not null or ({any_problem})) t "
+                f"join {raw} r using (source_line)")
     con.execute(find_bad, sql.used_in(find_bad))
     selects = [f"select source_line, null as column_name, null as value, 'parse.record' as rule, "
                f"_parse_error as message from {bad} where _parse_error is not null"]
