@@ -20,10 +20,10 @@ demo: $(STAMP)
 	$(BIN)/cohort demo --participants $(N) --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules src/cohort tests
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m ""
+	$(BIN)/python -m pytest -n 2 --dist loadfile --doctest-modules src/cohort tests -m ""
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
