@@ -63,8 +63,6 @@ class LMMResult:
     variance_components: pl.DataFrame
     random_effects: pl.DataFrame
     loglik: float
-    aic: float
-    bic: float
     nobs: int
     ngroups: int | dict[str, int]
     n_params: int
@@ -86,6 +84,16 @@ class LMMResult:
     def fixed_effects(self) -> dict[str, float]:
         """Fixed-effect estimates by term."""
         return dict(zip(self.summary["term"].to_list(), self.summary["estimate"].to_list(), strict=True))
+
+    @property
+    def aic(self) -> float:
+        """Akaike's criterion, as R's ``AIC``: -2 loglik + 2 n_params."""
+        return float(-2.0 * self.loglik + 2 * self.n_params)
+
+    @property
+    def bic(self) -> float:
+        """Bayesian criterion, as R's ``BIC``: -2 loglik + n_params log(nobs)."""
+        return float(-2.0 * self.loglik + self.n_params * np.log(self.nobs))
 
     @property
     def deviance(self) -> float:
@@ -354,8 +362,6 @@ def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, cov
         variance_components=_varcorr(gcol, names, cov_re, sigma2, diagonal),
         random_effects=ranef,
         loglik=float(ll),
-        aic=float(-2 * ll + 2 * k),
-        bic=float(-2 * ll + k * np.log(n)),
         nobs=n,
         ngroups=G,
         n_params=k,
@@ -493,8 +499,6 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
         variance_components=vc_rows,
         random_effects=ranef,
         loglik=ll,
-        aic=float(-2 * ll + 2 * k),
-        bic=float(-2 * ll + k * np.log(n)),
         nobs=n,
         ngroups=ngroups,
         n_params=k,
