@@ -16,12 +16,18 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.db import quote_ident
-from cohort.io import SourceFile
-from cohort.mapping import ColumnMap, TableMap
+from cohort.db import quote_ident, scalar
+from cohort.io import (
+    SourceFile,
+    csv_dialect,
+    csv_scan,
+    drop_staged,
+    stage_csv_lines,
+)
+from cohort.mapping import ColumnMap, ReadOptions, TableMap
 from cohort.tables import Column, table_columns
 
-__all__ = ["Coerced", "coerce", "value_column"]
+__all__ = ["Coerced", "coerce", "coerce_csv", "drop_coerced", "value_column"]
 
 _TRUE = ["true", "t", "yes", "y", "1", "ja", "oui", "si", "x"]
 _FALSE = ["false", "f", "no", "n", "0", "nei", "non", "nein"]
@@ -121,20 +127,20 @@ class Coerced:
     params: dict[str, Any]
 
 
-def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
-           typed: str, errors: str, decimal_comma: bool) -> Coerced:
-    """Write ``typed`` (raw text and typed values side by side, one pass) and ``errors``
-    (one row per value that failed); return the query of the typed rows."""
-    sql = _Sql()
+def _values(tm: TableMap, src: SourceFile, sql: _Sql, *, decimal_comma: bool,
+            native: dict[str, str] | None = None) -> dict[str, str]:
+    """The SQL expression of every canonical column of ``tm.table``."""
     by_name = {c.canonical: c for c in tm.columns}
-    if any(c.pseudonymise for c in tm.columns):
-        _register_pseudonymiser(con)
     exprs: dict[str, str] = {}
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
-        exprs[col.name] = (f"cast(null as {_duck_type(col)})" if cm is None else
-                           _value_expr(col, cm, sql, source_format=src.format,
-                                       decimal_comma=decimal_comma))
+        if cm is None:
+            exprs[col.name] = f"cast(null as {_duck_type(col)})"
+        elif native and cm.source in native:
+            exprs[col.name] = _native_value(col, quote_ident(cm.source))
+        else:
+            exprs[col.name] = _value_expr(col, cm, sql, source_format=src.format,
+                                          decimal_comma=decimal_comma)
     dose = by_name.get("dose_mg")
     if dose is not None and dose.source is not None and dose.unit != "mg":
         if dose.unit == "mg/kg":
@@ -142,19 +148,31 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
             exprs["dose_mg"] = f"round(({exprs['dose_mg']}) * ({exprs['weight_kg']}), 6)"
         else:
             exprs["dose_mg"] = f"({exprs['dose_mg']}) * {sql.bind(_UNIT_FACTOR[dose.unit])}"
-    values = ", ".join(f"{e} as {value_column(name)}" for name, e in exprs.items())
-    # which raw fields hold something: all the screen below needs of the raw text
-    present = {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns) if cm.source}
-    flags = "".join(f", {quote_ident(src)} is not null as {flag}" for src, flag in present.items())
-    # written out once: a filter over the unwritten query would compute the values again
-    # for every condition that reads them (measured: 2x slower at 1M rows)
-    make = (f"create or replace temp table {typed} as select r.source_line, r._parse_error"
-            f"{flags}, {values} from {raw} r")
-    con.execute(make, sql.used_in(make))
+    return exprs
 
-    # (condition on a row of raw text and typed values, its cheap screen on a row of
-    # `typed`, column, rule, message, raw column)
-    checks: list[tuple[str, str, str, str, str, str]] = []
+
+def _presence(tm: TableMap) -> dict[str, str]:
+    """Source column -> the name of its flag 'the raw field holds something'."""
+    return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns) if cm.source}
+
+
+def _typed_select(tm: TableMap, exprs: dict[str, str]) -> str:
+    """Presence flags and typed values (all the checks need) over a row of source columns."""
+    flags = "".join(f", {quote_ident(src)} is not null as {flag}"
+                    for src, flag in _presence(tm).items())
+    values = ", ".join(f"{e} as {value_column(name)}" for name, e in exprs.items())
+    return f"{flags.removeprefix(', ')}, {values}" if flags else values
+
+
+# (condition on a row of raw text and typed values, its cheap screen on a row of the typed
+# table, column, rule, message, raw column)
+_Check = tuple[str, str, str, str, str, str]
+
+
+def _checks(tm: TableMap, sql: _Sql) -> list[_Check]:
+    by_name = {c.canonical: c for c in tm.columns}
+    present = _presence(tm)
+    checks: list[_Check] = []
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
         if cm is None or cm.source is None:
@@ -201,14 +219,40 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
             check(f"{_text(rawcol)} is not null and {value_column('weight_kg')} is null", "unit.dose_mg",
                   "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown",
                   cheap=f"{present[cm.source]} and {value_column('weight_kg')} is null")
+    return checks
+
+
+def _screen(checks: list[_Check]) -> str:
+    """True for a row of the typed table with any problem (and for some without)."""
+    return " or ".join(f"({c[1]})" for c in checks) or "false"
+
+
+def _canonical(table: str, relation: str) -> str:
+    columns = ", ".join(f"{value_column(c.name)} as {quote_ident(c.name)}" for c in table_columns(table))
+    return f"select source_line, {columns} from {relation}"
+
+
+def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
+           typed: str, errors: str, decimal_comma: bool) -> Coerced:
+    """Write ``typed`` (typed values of the rows of ``raw``, one pass) and ``errors``
+    (one row per value that failed); return the query of the typed rows."""
+    sql = _Sql()
+    if any(c.pseudonymise for c in tm.columns):
+        _register_pseudonymiser(con)
+    exprs = _values(tm, src, sql, decimal_comma=decimal_comma)
+    # written out once: a filter over the unwritten query would compute the values again
+    # for every condition that reads them (measured: 2x slower at 1M rows)
+    make = (f"create or replace temp table {typed} as select r.source_line, r._parse_error, "
+            f"{_typed_select(tm, exprs)} from {raw} r")
+    con.execute(make, sql.used_in(make))
 
     # one pass over the batch finds the rows with any problem (few); their reasons are
     # then read from those rows alone
+    checks = _checks(tm, sql)
     bad = f"{errors}_rows"
-    any_problem = " or ".join(f"({c[1]})" for c in checks) or "false"
     find_bad = (f"create or replace temp table {bad} as select r.*, t.* exclude "
                 f"(source_line, _parse_error) from (select * from {typed} "
-                f"where _parse_error is not null or ({any_problem})) t "
+                f"where _parse_error is not null or ({_screen(checks)})) t "
                 f"join {raw} r using (source_line)")
     con.execute(find_bad, sql.used_in(find_bad))
     selects = [f"select source_line, null as column_name, null as value, 'parse.record' as rule, "
@@ -221,8 +265,104 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
         con.execute(reasons, sql.used_in(reasons))
     finally:
         con.execute(f"drop table if exists {bad}")
-    columns = ", ".join(f"{value_column(c.name)} as {quote_ident(c.name)}" for c in table_columns(tm.table))
-    return Coerced(f"select source_line, {columns} from {typed}", {})
+    return Coerced(_canonical(tm.table, typed), {})
 
 
-# -- the load ---------------------------------------------------------------------
+def _native_types(tm: TableMap) -> tuple[dict[str, str], str | None]:
+    """Source columns DuckDB's CSV reader can type itself, exactly as :func:`_value_expr`
+    would (no recode, no thousands marks, one date format for the file), and that format."""
+    uses: dict[str, list[tuple[Column, ColumnMap]]] = {}
+    columns = {c.name: c for c in table_columns(tm.table)}
+    for cm in tm.columns:
+        if cm.source is not None and cm.canonical in columns:
+            uses.setdefault(cm.source, []).append((columns[cm.canonical], cm))
+    date_formats = {cm.date_format for (col, cm), *more in uses.values()
+                    if not more and col.dtype == pl.Date}
+    date_format = date_formats.pop() if len(date_formats) == 1 else None
+    native: dict[str, str] = {}
+    for source, [(col, cm), *more] in uses.items():
+        if more or cm.recode or cm.pseudonymise or cm.thousands:
+            continue
+        if col.dtype == pl.Date and cm.date_format == date_format:
+            native[source] = "DATE"
+        elif col.dtype in (pl.Float64, pl.Int16):
+            native[source] = "DOUBLE"
+    return native, date_format
+
+
+def _native_value(col: Column, source: str) -> str:
+    if col.dtype == pl.Int16:
+        return f"case when {source} = round({source}) and abs({source}) < 32767 then cast({source} as smallint) end"
+    return source
+
+
+def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
+               read: ReadOptions, raw: str, typed: str, errors: str) -> tuple[Coerced, int] | None:
+    """The fast path of :func:`coerce` for a delimited text file: read and type it in one
+    pass; return the typed rows and the number of records read, or None if the file's
+    records are not one per line (the caller then stages it as text and coerces that).
+
+    DuckDB's reader types the columns it can (dates, numbers) as :func:`coerce` would.
+    A record it cannot type is a reject (with its line); a typed row the cheap screen
+    flags is a suspect. Only rejects and suspects are read again as text, from their
+    lines, and go through :func:`coerce` itself, which gives the reasons (``errors``)
+    and the values of those that turn out fine: the result is the same as :func:`coerce`
+    on the whole file.
+    """
+    dialect = csv_dialect(src, read)
+    sql = _Sql()
+    if any(c.pseudonymise for c in tm.columns):
+        _register_pseudonymiser(con)
+    native, date_format = _native_types(tm)
+    types = [native.get(n, "VARCHAR") for n in dialect.names]
+    exprs = _values(tm, src, sql, decimal_comma=read.decimal_comma, native=native)
+    scan = csv_scan(src, dialect, types=types, date_format=date_format,
+                    decimal_comma=read.decimal_comma, rejects=f"{typed}_rejects")
+    rows = f"{typed}_rows"
+    make = f"create or replace temp table {rows} as select {_typed_select(tm, exprs)} from ({scan})"
+    try:
+        con.execute(make, sql.used_in(make))
+    except duckdb.Error:  # an unterminated quote, say: the careful path reports it by line
+        return None
+    try:
+        rejects = [r[0] for r in con.execute(
+            f"select distinct line from {typed}_rejects order by line").fetchall()]
+    finally:
+        con.execute(f"drop table if exists {typed}_rejects")
+        con.execute(f"drop table if exists {typed}_rejects_scan")
+    kept = int(scalar(con, f"select count(*) from {rows}"))
+    if kept + len(rejects) + 1 != src.lines:
+        con.execute(f"drop table {rows}")
+        return None
+    # a kept row's line: its rank in the table (which keeps the file's order) + 2, + the
+    # rejects before it; reject i (of m, in line order) has (line_i - 2) - (i - 1) kept rows before it
+    if rejects:
+        gaps = {line - 2 - i: i + 1 for i, line in enumerate(rejects)}  # the last i per k
+        con.execute(f"create or replace temp table {typed}_gaps as select unnest(?::bigint[]) as k, "
+                    "unnest(?::bigint[]) as n", [list(gaps), list(gaps.values())])
+        con.execute(f"create or replace temp view {typed} as select (t.rowid + 2 + coalesce(g.n, 0))"
+                    f"::bigint as source_line, t.* from {rows} t asof left join {typed}_gaps g "
+                    "on t.rowid >= g.k")
+    else:
+        con.execute(f"create or replace temp view {typed} as select (rowid + 2)::bigint as "
+                    f"source_line, * from {rows}")
+    checks = _checks(tm, sql)
+    screen = f"select source_line from {typed} where {_screen(checks)}"
+    suspects = [r[0] for r in con.execute(screen, sql.used_in(screen)).fetchall()]
+    problems = sorted(set(rejects) | set(suspects))
+    stage_csv_lines(con, src, dialect, problems, raw)
+    again = coerce(con, tm, src, raw=raw, typed=f"{typed}_again", errors=errors,
+                   decimal_comma=read.decimal_comma)
+    good = _canonical(tm.table, typed)
+    if problems:
+        con.execute(f"create or replace temp table {typed}_problems as select unnest(?::bigint[]) "
+                    "as source_line", [problems])
+        good = (f"{good} where source_line not in (select source_line from {typed}_problems) "
+                f"union all {again.sql}")
+    return Coerced(good, {}), kept + len(rejects)
+
+
+def drop_coerced(con: duckdb.DuckDBPyConnection, typed: str) -> None:
+    """Drop the working tables :func:`coerce_csv` and :func:`coerce` made for ``typed``."""
+    for suffix in ("", "_rows", "_gaps", "_problems", "_again"):
+        drop_staged(con, typed + suffix)

@@ -36,13 +36,21 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from cohort.coerce import Coerced, coerce
+from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
 from cohort.db import quote_ident, scalar
 from cohort.errors import InputFileError, MappingError, UserError
-from cohort.io import SourceFile, describe_file, drop_staged, stage_raw
+from cohort.io import (
+    SourceFile,
+    csv_dialect,
+    describe_file,
+    drop_staged,
+    stage_csv_lines,
+    stage_raw,
+)
 from cohort.mapping import (
     ColumnMap,
     Mapping,
+    ReadOptions,
     TableMap,
     check_header,
     identity_mapping,
@@ -56,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "expand_paths"]
 
+#: records of a delimited text file read as text for the header and identifier checks
+_SAMPLE_ROWS = 50_000
 _NO_FINDINGS = pl.DataFrame(schema={
     "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
     "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
@@ -197,27 +207,39 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
     # only the batch to validate is visible to Great Expectations, in the staging schema
     raw, typed, errors = f"_raw_{batch}", f"_typed_{batch}", f"_errors_{batch}"
     staged = f"staging.batch_{batch}"
-    read = spec.read if spec else None
-    from cohort.mapping import ReadOptions
-
+    read = spec.read if spec else ReadOptions()
     try:
         progress(f"{path.name}: reading")
-        header, rows_read = stage_raw(con, src, read=read or ReadOptions(),
-                                      sheet=spec.for_table(table).sheet if spec else None,
-                                      target=raw)
-        if rows_read == 0:
+        sheet = spec.for_table(table).sheet if spec else None
+        fast_csv = src.format == "csv"
+        # a delimited text file is read whole only once, typed (below); this is a sample
+        header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw,
+                                      limit=_SAMPLE_ROWS if fast_csv else None)
+        if rows_read == 0 and (not fast_csv or (src.lines or 0) <= 1):
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
         identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path))
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
-        progress(f"{path.name}: {rows_read:,} rows read; coercing")
-        good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors,
-                      decimal_comma=(read.decimal_comma if read else False))
-        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql}) "
-                       f"where source_line not in (select source_line from {errors})",
-                       good.params)
+        progress(f"{path.name}: coercing")
+        fast = None
+        if fast_csv:
+            drop_staged(con, raw)
+            fast = coerce_csv(con, tm, src, read=read, raw=raw, typed=typed, errors=errors)
+        if fast is not None:
+            good, rows_read = fast
+        else:  # every record as text first (quoted newlines, blank lines; other formats)
+            if fast_csv:
+                drop_coerced(con, typed)
+                header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw)
+            good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors,
+                          decimal_comma=read.decimal_comma)
+        if rows_read == 0:
+            raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
+        progress(f"{path.name}: {rows_read:,} rows read")
+        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})"
+                       + _without(con, errors), good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
             rows = Coerced(f"select * from {staged}", {})
@@ -227,14 +249,29 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         report = validate_relation(
             con, relation=staged, table=table, **options,
             replaces=() if replaces is None else (replaces,)) if validate else None
+        if fast is not None and report is not None:  # the text of rows validation quarantines
+            failing = report.findings.filter(pl.col("severity").is_in(["error", "fatal"]))
+            have = {r[0] for r in con.execute(f"select source_line from {raw}").fetchall()}
+            more = set(failing["source_line"].drop_nulls().to_list()) - have
+            if more:
+                stage_csv_lines(con, src, csv_dialect(src, read), sorted(more), raw, append=True)
         kept = [h for h in header if h not in identifiers]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
                         header=kept, rows_read=rows_read, raw=raw, rows=rows, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
+        drop_coerced(con, typed)
         for t in (staged, errors, typed, raw):
             drop_staged(con, t)
+
+
+def _without(con: duckdb.DuckDBPyConnection, lines: str) -> str:
+    """A filter leaving out the source lines in table ``lines`` (nothing if it is empty:
+    an anti-join of millions of rows with nothing is not free)."""
+    if scalar(con, f"select count(*) from {lines}"):
+        return f" where source_line not in (select source_line from {lines})"
+    return ""
 
 
 def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
@@ -316,8 +353,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
             if not fatal:
                 con.execute(
                     f"insert into store.{table} ({collist}, batch_id, source_line) "
-                    f"select {collist}, batch_id, source_line from ({rows.sql}) "
-                    "where source_line not in (select source_line from _val_errors)", rows.params)
+                    f"select {collist}, batch_id, source_line from ({rows.sql})"
+                    + _without(con, "_val_errors"), rows.params)
             con.execute(
                 f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, e.value, "
                 f"e.rule, e.severity, e.message, {raw_json} from ("

@@ -9,8 +9,10 @@ record number + 1, as if they had a header line. CSV is read by DuckDB itself
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +24,8 @@ from cohort.errors import InputFileError
 from cohort.mapping import ReadOptions
 
 __all__ = [
-    "SourceFile", "describe_file", "detect_format", "drop_staged", "stage_raw",
-    "read_header_and_samples",
+    "CsvDialect", "SourceFile", "csv_dialect", "csv_scan", "describe_file",
+    "detect_format", "drop_staged", "read_header_and_samples", "stage_csv_lines", "stage_raw",
 ]
 
 _EXTENSIONS = {
@@ -41,12 +43,19 @@ _MAGIC = {
 }
 
 
+_BLOCK = 1 << 20
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: Path
     format: str
     sha256: str
     size_bytes: int
+    #: physical lines (a last line without a newline counts); delimited text only
+    lines: int | None = None
+    #: newlines before each block of ``_BLOCK`` bytes, to find a line without reading it all
+    newlines_before: tuple[int, ...] = ()
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:
@@ -92,11 +101,34 @@ def describe_file(path: Path, declared_format: str | None = None, *,
     if not resolved.is_file():
         raise InputFileError(f"{path}: not a regular file")
     fmt = detect_format(resolved, declared_format)
+    # one pass: the hash, and for delimited text the lines (to check that every line is
+    # accounted for) with a sparse index of where they are
     digest = hashlib.sha256()
+    before: list[int] = []
+    newlines, last = 0, b"\n"
     with resolved.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(_BLOCK), b""):
             digest.update(block)
-    return SourceFile(resolved, fmt, digest.hexdigest(), resolved.stat().st_size)
+            if fmt == "csv":
+                before.append(newlines)
+                newlines += block.count(b"\n")
+                last = block[-1:]
+    lines = newlines + (last != b"\n") if fmt == "csv" else None
+    return SourceFile(resolved, fmt, digest.hexdigest(), resolved.stat().st_size, lines, tuple(before))
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a delimited text file is written, and its header."""
+
+    delimiter: str
+    quote: str
+    encoding: str  # Python's name for it
+    names: tuple[str, ...]  # the header (an empty name becomes columnN)
+
+    @property
+    def duckdb_encoding(self) -> str:
+        return "latin-1" if self.encoding == "latin-1" else "utf-8"
 
 
 def _sniff_delimiter(path: Path, encoding: str) -> str:
@@ -108,15 +140,54 @@ def _sniff_delimiter(path: Path, encoding: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_header(path: Path, opts: ReadOptions, delimiter: str) -> list[str]:
-    with path.open("r", encoding=_py_encoding(opts.encoding), errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter, quotechar=opts.quote)
-        header = next(reader, [])
-    return [h.lstrip("\ufeff").strip() for h in header]
-
-
 def _py_encoding(encoding: str) -> str:
-    return {"latin-1": "latin-1", "latin1": "latin-1", "utf8": "utf-8"}.get(encoding, encoding)
+    encoding = encoding.lower().replace("_", "-")
+    return {"latin1": "latin-1", "iso-8859-1": "latin-1", "utf8": "utf-8"}.get(encoding, encoding)
+
+
+def csv_dialect(src: SourceFile, opts: ReadOptions) -> CsvDialect:
+    """The delimiter (from the mapping, else sniffed), quote, encoding and header of ``src``."""
+    encoding = _py_encoding(opts.encoding)
+    delimiter = opts.delimiter or _sniff_delimiter(src.path, encoding)
+    with src.path.open("r", encoding=encoding, errors="replace", newline="") as fh:
+        header = next(csv.reader(fh, delimiter=delimiter, quotechar=opts.quote), [])
+    header = [h.lstrip("\ufeff").strip() for h in header]
+    if not any(header):
+        raise InputFileError(f"{src.path}: no header line; the first line must name the columns")
+    names = tuple(h if h else f"column{i + 1}" for i, h in enumerate(header))
+    return CsvDialect(delimiter, opts.quote, encoding, names)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | None = None,
+             date_format: str | None = None, decimal_comma: bool = False,
+             rejects: str | None = None) -> str:
+    """A query of the records of ``src``, columns named as in its header.
+
+    Every column is text unless ``types`` says otherwise; a typed value DuckDB cannot read
+    makes its record a reject (in temporary table ``rejects``, with its line) instead of
+    an error. Without ``rejects`` a malformed record is an error.
+    """
+    types = types or ["VARCHAR"] * len(dialect.names)
+    columns = "{" + ", ".join(f"{_literal(f'c{i}')}: {_literal(t)}" for i, t in enumerate(types)) + "}"
+    options = [
+        f"delim = {_literal(dialect.delimiter)}", f"quote = {_literal(dialect.quote)}",
+        f"escape = {_literal(dialect.quote)}", "header = true", "auto_detect = false",
+        f"columns = {columns}", f"encoding = {_literal(dialect.duckdb_encoding)}",
+        "strict_mode = true", "null_padding = false", "nullstr = ''",
+    ]
+    if date_format:
+        options.append(f"dateformat = {_literal(date_format)}")
+    if decimal_comma:
+        options.append("decimal_separator = ','")
+    if rejects:
+        options.append(f"store_rejects = true, rejects_table = {_literal(rejects)}, "
+                       f"rejects_scan = {_literal(rejects + '_scan')}")
+    renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(dialect.names))
+    return f"select {renames} from read_csv({_literal(str(src.path))}, {', '.join(options)})"
 
 
 def _check_utf8(path: Path) -> None:
@@ -126,78 +197,90 @@ def _check_utf8(path: Path) -> None:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputFileError(
-                    f"{path}: line {number}: bytes that are not UTF-8 "
-                    f"({raw[exc.start:exc.end]!r}); if the site exports Latin-1, set "
-                    'encoding = "latin-1" under [read] in the mapping'
-                ) from None
+                raise _not_utf8(path, number, raw, exc) from None
 
 
-def _count_lines(path: Path) -> int:
-    """Physical lines of a file (a last line without a newline counts)."""
-    lines, last = 0, b"\n"
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (last != b"\n")
+def _not_utf8(path: Path, line: int, raw: bytes, exc: UnicodeDecodeError) -> InputFileError:
+    return InputFileError(
+        f"{path}: line {line}: bytes that are not UTF-8 ({raw[exc.start:exc.end]!r}); if the "
+        'site exports Latin-1, set encoding = "latin-1" under [read] in the mapping')
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions, target: str) -> list[str]:
-    """Fast path: DuckDB reads the file; if its records do not account for every line
-    (quoted newlines, blank lines, malformed records), the careful path takes over."""
-    encoding = opts.encoding.replace("_", "-")
-    delimiter = opts.delimiter or _sniff_delimiter(src.path, _py_encoding(encoding))
-    header = _csv_header(src.path, opts, delimiter)
-    if not any(header):
-        raise InputFileError(f"{src.path}: no header line; the first line must name the columns")
-    names = [h if h else f"column{i + 1}" for i, h in enumerate(header)]
-    columns = {f"c{i}": "VARCHAR" for i in range(len(names))}
+def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions, target: str,
+               limit: int | None) -> list[str]:
+    """DuckDB reads the file; if its records do not account for every line (quoted
+    newlines, blank lines, malformed records), the careful path takes over. With
+    ``limit``, the first records only (a sample: malformed records are skipped)."""
+    dialect = csv_dialect(src, opts)
+    scan = csv_scan(src, dialect)
+    if limit is not None:
+        scan = scan.replace("strict_mode = true", "ignore_errors = true") + f" limit {int(limit)}"
     try:
-        con.execute(
-            f"create or replace temp table {target}_csv as "
-            "select * from read_csv(?, delim = ?, quote = ?, escape = ?, header = true, "
-            "auto_detect = false, columns = ?, encoding = ?, strict_mode = true, "
-            "null_padding = false, nullstr = '')",
-            [str(src.path), delimiter, opts.quote, opts.quote, columns,
-             "latin-1" if encoding in ("latin-1", "latin1", "iso-8859-1") else "utf-8"],
-        )
+        con.execute(f"create or replace temp table {target}_csv as {scan}")
         rows = int(scalar(con, f"select count(*) from {target}_csv"))
     except duckdb.Error as exc:
-        if encoding in ("utf-8", "utf8") and "unicode" in str(exc).lower():
+        if dialect.encoding == "utf-8" and "unicode" in str(exc).lower():
             _check_utf8(src.path)
         rows = -1
-    if rows + 1 != _count_lines(src.path):
+    if limit is None and rows + 1 != src.lines:
         drop_staged(con, target)
-        return _stage_csv_careful(con, src, opts, delimiter, names, target)
+        return _stage_csv_careful(con, src, dialect, target)
     # a view, not a copy: the table keeps the file's order, so rowid + 2 is the line
-    renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(names))
     con.execute(
         f"create or replace temp view {target} as select (rowid + 2)::bigint as source_line, "
-        f"{renames}, null::varchar as _parse_error from {target}_csv"
+        f"*, null::varchar as _parse_error from {target}_csv"
     )
-    return names
+    return list(dialect.names)
 
 
-def _text_from(path: Path, line: int, opts: ReadOptions) -> str:
-    with path.open("r", encoding=_py_encoding(opts.encoding), errors="replace", newline="") as fh:
+def _register_records(con: duckdb.DuckDBPyConnection, names: Sequence[str],
+                      records: list[list[str | None]], lines: list[int],
+                      problems: list[str | None], target: str, *, append: bool = False) -> None:
+    """Table ``target``: source_line, the text of each column, _parse_error."""
+    frame = pl.DataFrame(records, schema=[(f"c{i}", pl.String) for i in range(len(names))],
+                         orient="row")
+    frame = frame.rename({f"c{i}": n for i, n in enumerate(names)}).with_columns(
+        source_line=pl.Series(lines, dtype=pl.Int64),
+        _parse_error=pl.Series(problems, dtype=pl.String))
+    con.register("_cohort_frame", frame.select("source_line", *names, "_parse_error"))
+    try:
+        con.execute(f"insert into {target} select * from _cohort_frame" if append else
+                    f"create or replace temp table {target} as select * from _cohort_frame")
+    finally:
+        con.unregister("_cohort_frame")
+
+
+def _fields(record: list[str], width: int, delimiter: str) -> tuple[list[str | None], str | None]:
+    """A record's values (empty -> None), or Nones and why it is malformed."""
+    if len(record) != width:
+        return [None] * width, (f"expected {width} fields, found {len(record)}: "
+                                f"{delimiter.join(record)[:200]!r}")
+    return [v if v != "" else None for v in record], None
+
+
+def _malformed(line: int, exc: csv.Error, text: str) -> str:
+    return (f"malformed record from line {line} ({exc}): the file may be truncated; "
+            f"its text: {text[:200]!r}")
+
+
+def _line_text(path: Path, line: int, encoding: str) -> str:
+    with path.open("r", encoding=encoding, errors="replace", newline="") as fh:
         for number, text in enumerate(fh, start=1):
             if number == line:
                 return text[:200]
     return ""
 
 
-def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions,
-                       delimiter: str, names: list[str], target: str) -> list[str]:
+def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
+                       target: str) -> list[str]:
     """Read record by record, keeping each record's first line; a malformed record
     (wrong number of fields, unterminated quote) is kept with its parse error."""
     records: list[list[str | None]] = []
     lines: list[int] = []
     problems: list[str | None] = []
-    width = len(names)
-    with src.path.open("r", encoding=_py_encoding(opts.encoding.replace("_", "-")),
-                       newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter, quotechar=opts.quote, strict=True)
+    width = len(dialect.names)
+    with src.path.open("r", encoding=dialect.encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=dialect.delimiter, quotechar=dialect.quote, strict=True)
         next(reader, None)
         end = reader.line_num
         while True:
@@ -209,31 +292,58 @@ def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: Re
             except csv.Error as exc:
                 records.append([None] * width)
                 lines.append(start)
-                problems.append(f"malformed record from line {start} ({exc}): the file may be "
-                                f"truncated; its text: {_text_from(src.path, start, opts)!r}")
+                problems.append(_malformed(start, exc, _line_text(src.path, start, dialect.encoding)))
                 break
             end = reader.line_num
             if not record or record == [""]:
                 continue  # a blank line holds no record
-            if len(record) != width:
-                records.append([None] * width)
-                problems.append(f"expected {width} fields, found {len(record)}: "
-                                f"{delimiter.join(record)[:200]!r}")
-            else:
-                records.append([v if v != "" else None for v in record])
-                problems.append(None)
+            values, problem = _fields(record, width, dialect.delimiter)
+            records.append(values)
+            problems.append(problem)
             lines.append(start)
-    frame = pl.DataFrame(records, schema=[(f"c{i}", pl.String) for i in range(width)],
-                         orient="row")
-    frame = frame.rename({f"c{i}": n for i, n in enumerate(names)}).with_columns(
-        source_line=pl.Series(lines, dtype=pl.Int64),
-        _parse_error=pl.Series(problems, dtype=pl.String))
-    con.register("_cohort_frame", frame.select("source_line", *names, "_parse_error"))
-    try:
-        con.execute(f"create or replace temp table {target} as select * from _cohort_frame")
-    finally:
-        con.unregister("_cohort_frame")
-    return names
+    _register_records(con, dialect.names, records, lines, problems, target)
+    return list(dialect.names)
+
+
+def stage_csv_lines(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
+                    lines: Sequence[int], target: str, *, append: bool = False) -> None:
+    """Table ``target`` (as :func:`stage_raw` makes it) of the records on ``lines`` only
+    (or, with ``append``, those records added to it).
+
+    Only for a file whose every record is one line (``src.lines`` = records + 1); the
+    sparse newline index of :func:`describe_file` finds each line without a full read.
+    """
+    wanted = sorted(set(lines))
+    records: list[list[str | None]] = []
+    problems: list[str | None] = []
+    before = src.newlines_before
+    with src.path.open("rb") as fh:
+        for line in wanted:
+            # line L starts after newline L-1, which lies in the last block with fewer before it
+            k = line - 1
+            block = bisect.bisect_left(before, k) - 1
+            fh.seek(block * _BLOCK)
+            data = fh.read(_BLOCK)
+            at = -1
+            for _ in range(k - before[block]):
+                at = data.find(b"\n", at + 1)
+            fh.seek(block * _BLOCK + at + 1)
+            data = fh.readline()
+            try:
+                text = data.decode(dialect.encoding).rstrip("\r\n")
+            except UnicodeDecodeError as exc:  # DuckDB rejected the line for it
+                raise _not_utf8(src.path, line, data, exc) from None
+            try:
+                record = next(csv.reader([text], delimiter=dialect.delimiter,
+                                         quotechar=dialect.quote, strict=True), [])
+            except csv.Error as exc:
+                records.append([None] * len(dialect.names))
+                problems.append(_malformed(line, exc, text))
+                continue
+            values, problem = _fields(record, len(dialect.names), dialect.delimiter)
+            records.append(values)
+            problems.append(problem)
+    _register_records(con, dialect.names, records, wanted, problems, target, append=append)
 
 
 def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: str) -> list[str]:
@@ -305,10 +415,15 @@ def stage_raw(
     read: ReadOptions,
     sheet: str | None,
     target: str,
+    limit: int | None = None,
 ) -> tuple[list[str], int]:
-    """Copy the records of ``src`` into table ``target`` as text; return (header, rows)."""
+    """Copy the records of ``src`` into table ``target`` as text; return (header, rows).
+
+    With ``limit``, a delimited text file gives its first ``limit`` well-formed records
+    only (a sample); other formats are read whole.
+    """
     if src.format == "csv":
-        header = _stage_csv(con, src, read, target)
+        header = _stage_csv(con, src, read, target, limit)
     elif src.format == "parquet":
         header = _stage_parquet(con, src, target)
     elif src.format == "excel":
@@ -325,7 +440,7 @@ def read_header_and_samples(
     src = describe_file(path)
     con = duckdb.connect()
     try:
-        header, _ = stage_raw(con, src, read=read, sheet=sheet, target="raw")
+        header, _ = stage_raw(con, src, read=read, sheet=sheet, target="raw", limit=n)
         samples: dict[str, list[str]] = {}
         for h in header:
             rows = con.execute(
