@@ -10,6 +10,7 @@ naming its line, column, raw value, rule and how to fix it.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,12 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if dtype == pl.String:
         if col.allowed:  # the allowed spelling whatever the case the site used
             cases = " ".join(f"when {sql.bind(a.lower())} then {sql.bind(a)}" for a in col.allowed)
-            return f"coalesce(case lower({v}) {cases} end, {v})"
+            spelled = f"coalesce(case lower({v}) {cases} end, {v})"
+            if cm.recode or cm.pseudonymise:
+                return spelled
+            # most values are spelled right already: a lookup of the field as it is is cheaper
+            raw = quote_ident(cm.source)
+            return f"case when {raw} in ({_literals(col.allowed)}) then {raw} else {spelled} end"
         return v
     if dtype == pl.Boolean:
         return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "
@@ -94,6 +100,12 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if dtype == pl.Float64:
         return number
     return f"case when {number} = round({number}) and abs({number}) < 32767 then cast({number} as smallint) end"
+
+
+def _literals(values: tuple[str, ...]) -> str:
+    """Our own constants (allowed values) as SQL literals: constant lists plan better
+    than bound parameters."""
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _duck_type(col: Column) -> str:
@@ -151,15 +163,20 @@ def _values(tm: TableMap, src: SourceFile, sql: _Sql, *, decimal_comma: bool,
     return exprs
 
 
-def _presence(tm: TableMap) -> dict[str, str]:
-    """Source column -> the name of its flag 'the raw field holds something'."""
-    return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns) if cm.source}
+def _presence(tm: TableMap, native: Collection[str] = ()) -> dict[str, str]:
+    """Source column -> the name of its flag 'the raw field holds something', for the
+    columns a check needs it for: those typed from text (a value DuckDB's reader typed
+    is there or the field was empty) and a dose in mg/kg."""
+    text = {c.name for c in table_columns(tm.table) if c.dtype == pl.String}
+    return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns)
+            if cm.source and ((cm.canonical not in text and cm.source not in native)
+                              or (cm.canonical == "dose_mg" and cm.unit == "mg/kg"))}
 
 
-def _typed_select(tm: TableMap, exprs: dict[str, str]) -> str:
+def _typed_select(tm: TableMap, exprs: dict[str, str], native: Collection[str] = ()) -> str:
     """Presence flags and typed values (all the checks need) over a row of source columns."""
     flags = "".join(f", {quote_ident(src)} is not null as {flag}"
-                    for src, flag in _presence(tm).items())
+                    for src, flag in _presence(tm, native).items())
     values = ", ".join(f"{e} as {value_column(name)}" for name, e in exprs.items())
     return f"{flags.removeprefix(', ')}, {values}" if flags else values
 
@@ -169,9 +186,9 @@ def _typed_select(tm: TableMap, exprs: dict[str, str]) -> str:
 _Check = tuple[str, str, str, str, str, str]
 
 
-def _checks(tm: TableMap, sql: _Sql) -> list[_Check]:
+def _checks(tm: TableMap, sql: _Sql, native: Collection[str] = ()) -> list[_Check]:
     by_name = {c.canonical: c for c in tm.columns}
-    present = _presence(tm)
+    present = _presence(tm, native)
     checks: list[_Check] = []
     for col in table_columns(tm.table):
         cm = by_name.get(col.name)
@@ -200,7 +217,7 @@ def _checks(tm: TableMap, sql: _Sql) -> list[_Check]:
                 if col.dtype in (pl.Float64, pl.Int16) else ""
             check(f"{_text(rawcol)} is not null and {val} is null{per_kg}", f"coerce.{col.name}",
                   f"{cm.source!r} value cannot be read as {what}{hint}",
-                  cheap=f"{present[cm.source]} and {val} is null")
+                  cheap=f"{present[cm.source]} and {val} is null" if cm.source in present else "false")
         if col.allowed:
             allowed = ", ".join(sql.bind(a) for a in col.allowed)
             check(f"{val} is not null and {val} not in ({allowed})",
@@ -319,7 +336,7 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     scan = csv_scan(src, dialect, types=types, date_format=date_format,
                     decimal_comma=read.decimal_comma, rejects=f"{typed}_rejects")
     rows = f"{typed}_rows"
-    make = f"create or replace temp table {rows} as select {_typed_select(tm, exprs)} from ({scan})"
+    make = f"create or replace temp table {rows} as select {_typed_select(tm, exprs, native)} from ({scan})"
     try:
         con.execute(make, sql.used_in(make))
     except duckdb.Error:  # an unterminated quote, say: the careful path reports it by line
@@ -346,7 +363,7 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     else:
         con.execute(f"create or replace temp view {typed} as select (rowid + 2)::bigint as "
                     f"source_line, * from {rows}")
-    checks = _checks(tm, sql)
+    checks = _checks(tm, sql, native)
     screen = f"select source_line from {typed} where {_screen(checks)}"
     suspects = [r[0] for r in con.execute(screen, sql.used_in(screen)).fetchall()]
     problems = sorted(set(rejects) | set(suspects))

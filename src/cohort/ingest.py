@@ -191,8 +191,12 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
     con = study.con
     src = describe_file(path, spec.format if spec and path.suffix.lower() not in (
         ".csv", ".xlsx", ".parquet") else None, input_root=study.input_root)
-    done = scalar(con, "select batch_id from uploads where sha256 = ? and table_name = ? "
-                  "and status = 'loaded' order by batch_id limit 1", [src.sha256, table])
+    # the same content has the same size: only then is the hash (still being computed) needed now
+    loaded = "from uploads where size_bytes = ? and table_name = ? and status = 'loaded'"
+    done = None
+    if scalar(con, f"select count(*) {loaded}", [src.size_bytes, table]):
+        done = scalar(con, f"select min(batch_id) {loaded} and sha256 = ?",
+                      [src.size_bytes, table, src.sha256])
     if done is not None:
         return LoadResult(str(path), table, "skipped", int(done),
                           message=f"already loaded as batch {done}: nothing to do")
@@ -339,10 +343,15 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         collist = ", ".join(quote_ident(c) for c in cols)
         con.execute("begin transaction")
         try:
+            if not fatal:
+                con.execute(
+                    f"insert into store.{table} ({collist}, batch_id, source_line) "
+                    f"select {collist}, batch_id, source_line from ({rows.sql})"
+                    + _without(con, "_val_errors"), rows.params)
             if replaces is not None:
                 con.execute("update uploads set status = 'superseded', ended_at = current_timestamp "
                             "where batch_id = ?", [replaces])
-            con.execute(
+            con.execute(  # after the rows: the file's hash may still be being computed
                 "insert into uploads (batch_id, table_name, site_id, file_name, file_path, sha256, "
                 "size_bytes, mapping, rows_read, rows_loaded, rows_quarantined, rows_warned, "
                 "loaded_by, status, replaces, message) values "
@@ -350,11 +359,6 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
                 [batch, table, site_id, src.path.name, str(src.path), src.sha256, src.size_bytes,
                  spec.text if spec else None, rows_read, loaded, quarantined, warnings.height,
                  loaded_by, status, replaces, message])
-            if not fatal:
-                con.execute(
-                    f"insert into store.{table} ({collist}, batch_id, source_line) "
-                    f"select {collist}, batch_id, source_line from ({rows.sql})"
-                    + _without(con, "_val_errors"), rows.params)
             con.execute(
                 f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, e.value, "
                 f"e.rule, e.severity, e.message, {raw_json} from ("

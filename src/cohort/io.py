@@ -12,11 +12,15 @@ from __future__ import annotations
 import bisect
 import csv
 import hashlib
+import os
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from cohort.db import quote_ident, scalar
@@ -50,12 +54,30 @@ _BLOCK = 1 << 20
 class SourceFile:
     path: Path
     format: str
-    sha256: str
     size_bytes: int
     #: physical lines (a last line without a newline counts); delimited text only
     lines: int | None = None
     #: newlines before each block of ``_BLOCK`` bytes, to find a line without reading it all
     newlines_before: tuple[int, ...] = ()
+    _digest: Future[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        """The file's SHA-256 (hex); computed in the background, this waits for it."""
+        assert self._digest is not None
+        return self._digest.result()
+
+
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohort-sha256")
+
+
+def _sha256(path: Path) -> str:
+    try:  # Linux: this thread alone yields to the load's work and uses the idle moments
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:
@@ -82,7 +104,8 @@ def detect_format(path: Path, declared: str | None = None) -> str:
 
 def describe_file(path: Path, declared_format: str | None = None, *,
                   input_root: Path | None = None) -> SourceFile:
-    """Check a file and return its format, sha256 and size.
+    """Check a file and return its format, size and (delimited text) lines; its sha256
+    is computed in the background meanwhile (:attr:`SourceFile.sha256` waits for it).
 
     With ``input_root``, the file (after following links) must lie inside that folder.
     """
@@ -101,20 +124,17 @@ def describe_file(path: Path, declared_format: str | None = None, *,
     if not resolved.is_file():
         raise InputFileError(f"{path}: not a regular file")
     fmt = detect_format(resolved, declared_format)
-    # one pass: the hash, and for delimited text the lines (to check that every line is
-    # accounted for) with a sparse index of where they are
-    digest = hashlib.sha256()
+    digest = _HASHER.submit(_sha256, resolved)
     before: list[int] = []
     newlines, last = 0, b"\n"
-    with resolved.open("rb") as fh:
-        for block in iter(lambda: fh.read(_BLOCK), b""):
-            digest.update(block)
-            if fmt == "csv":
+    if fmt == "csv":  # the lines, to check that every line is accounted for, and where they are
+        with resolved.open("rb") as fh:
+            for block in iter(lambda: fh.read(_BLOCK), b""):
                 before.append(newlines)
-                newlines += block.count(b"\n")
+                newlines += int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
                 last = block[-1:]
     lines = newlines + (last != b"\n") if fmt == "csv" else None
-    return SourceFile(resolved, fmt, digest.hexdigest(), resolved.stat().st_size, lines, tuple(before))
+    return SourceFile(resolved, fmt, resolved.stat().st_size, lines, tuple(before), digest)
 
 
 @dataclass(frozen=True)
