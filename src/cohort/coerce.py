@@ -57,8 +57,11 @@ def _text(raw: str) -> str:
 
 
 def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
-                decimal_comma: bool) -> str:
-    """SQL expression that turns the raw text of ``cm`` into the canonical value."""
+                decimal_comma: bool, strict: bool = False) -> str:
+    """SQL expression that turns the raw text of ``cm`` into the canonical value.
+
+    ``strict``: a value that is not one of the column's allowed values becomes null
+    (so that a screen for it is a null check)."""
     if cm.source is None:
         return f"cast({sql.bind(cm.constant)} as {_duck_type(col)})"
     v = _text(quote_ident(cm.source))
@@ -71,7 +74,7 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if dtype == pl.String:
         if col.allowed:  # the allowed spelling whatever the case the site used
             cases = " ".join(f"when {sql.bind(a.lower())} then {sql.bind(a)}" for a in col.allowed)
-            spelled = f"coalesce(case lower({v}) {cases} end, {v})"
+            spelled = f"case lower({v}) {cases} end" if strict else f"coalesce(case lower({v}) {cases} end, {v})"
             if cm.recode or cm.pseudonymise:
                 return spelled
             # most values are spelled right already: a lookup of the field as it is is cheaper
@@ -152,7 +155,7 @@ def _values(tm: TableMap, src: SourceFile, sql: _Sql, *, decimal_comma: bool,
             exprs[col.name] = _native_value(col, quote_ident(cm.source))
         else:
             exprs[col.name] = _value_expr(col, cm, sql, source_format=src.format,
-                                          decimal_comma=decimal_comma)
+                                          decimal_comma=decimal_comma, strict=native is not None)
     dose = by_name.get("dose_mg")
     if dose is not None and dose.source is not None and dose.unit != "mg":
         if dose.unit == "mg/kg":
@@ -163,17 +166,26 @@ def _values(tm: TableMap, src: SourceFile, sql: _Sql, *, decimal_comma: bool,
     return exprs
 
 
-def _presence(tm: TableMap, native: Collection[str] = ()) -> dict[str, str]:
+def _presence(tm: TableMap, native: Collection[str] | None = None) -> dict[str, str]:
     """Source column -> the name of its flag 'the raw field holds something', for the
     columns a check needs it for: those typed from text (a value DuckDB's reader typed
-    is there or the field was empty) and a dose in mg/kg."""
-    text = {c.name for c in table_columns(tm.table) if c.dtype == pl.String}
-    return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns)
-            if cm.source and ((cm.canonical not in text and cm.source not in native)
-                              or (cm.canonical == "dose_mg" and cm.unit == "mg/kg"))}
+    is there or the field was empty), a dose in mg/kg and, on the fast path (``native``
+    given), a column of allowed values (strict, see :func:`_value_expr`)."""
+    kinds = {c.name: c for c in table_columns(tm.table)}
+
+    def needs(cm: ColumnMap) -> bool:
+        col = kinds.get(cm.canonical)
+        if col is None or cm.source is None:
+            return False
+        if col.dtype != pl.String:
+            return cm.source not in (native or ()) or (col.name == "dose_mg" and cm.unit == "mg/kg")
+        return native is not None and col.allowed is not None
+
+    return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns)  # type: ignore[misc]
+            if needs(cm)}
 
 
-def _typed_select(tm: TableMap, exprs: dict[str, str], native: Collection[str] = ()) -> str:
+def _typed_select(tm: TableMap, exprs: dict[str, str], native: Collection[str] | None = None) -> str:
     """Presence flags and typed values (all the checks need) over a row of source columns."""
     flags = "".join(f", {quote_ident(src)} is not null as {flag}"
                     for src, flag in _presence(tm, native).items())
@@ -186,7 +198,7 @@ def _typed_select(tm: TableMap, exprs: dict[str, str], native: Collection[str] =
 _Check = tuple[str, str, str, str, str, str]
 
 
-def _checks(tm: TableMap, sql: _Sql, native: Collection[str] = ()) -> list[_Check]:
+def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> list[_Check]:
     by_name = {c.canonical: c for c in tm.columns}
     present = _presence(tm, native)
     checks: list[_Check] = []
@@ -223,7 +235,8 @@ def _checks(tm: TableMap, sql: _Sql, native: Collection[str] = ()) -> list[_Chec
             check(f"{val} is not null and {val} not in ({allowed})",
                   f"allowed.{col.name}",
                   f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
-                  "add a recode for it to the mapping or correct the source")
+                  "add a recode for it to the mapping or correct the source",
+                  cheap=f"{present[cm.source]} and {val} is null" if native is not None else None)
         if col.dtype == pl.Float64:
             check(f"{val} is not null and not isfinite({val})", f"coerce.{col.name}",
                   f"{cm.source!r} value is not a finite number")

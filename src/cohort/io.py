@@ -73,7 +73,7 @@ _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cohort-sha256")
 
 def _sha256(path: Path) -> str:
     try:  # Linux: this thread alone yields to the load's work and uses the idle moments
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     except (AttributeError, OSError):
         pass
     with path.open("rb") as fh:
