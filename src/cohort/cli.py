@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -97,11 +99,10 @@ def load(
         tables = [t for t in LOAD_ORDER if t in load_mapping(mapping).tables]
     else:
         tables = [table]
-    with cohort.open(db) as study, console.status("loading ...") as status:
-        study.con.execute("set enable_progress_bar = ?", [console.is_terminal])
+    with cohort.open(db) as study, _progress_bar(study) as stage:
         results = [r for t in tables for r in study.load(
             [str(f) for f in files], site=site, table=t, mapping=mapping, replaces=replaces,
-            progress=lambda msg: status.update(msg))]
+            progress=stage)]
     worst = EXIT_OK
     for r in results:
         colour = {"loaded": "green", "skipped": "yellow", "rejected": "red"}[r.status]
@@ -114,6 +115,37 @@ def load(
         elif r.rows_quarantined and worst == EXIT_OK:
             worst = EXIT_ROWS_QUARANTINED
     raise typer.Exit(worst)
+
+
+@contextlib.contextmanager
+def _progress_bar(study: Any) -> Iterator[Callable[[str], None]]:
+    """On a terminal, a bar for the stage a load is in (the loader names the stage);
+    DuckDB measures the statement running: bytes of the file read, rows written."""
+    if not console.is_terminal:
+        yield lambda _: None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    study.con.execute("set enable_progress_bar = true")
+    study.con.execute("set enable_progress_bar_print = false")
+    done = threading.Event()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("loading", total=100)
+
+        def poll() -> None:
+            while not done.wait(0.2):
+                percent = study.con.query_progress()
+                if percent >= 0:
+                    bar.update(task, completed=percent)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            yield lambda message: bar.update(task, description=message, completed=0)
+        finally:
+            done.set()
+            poller.join()
 
 
 @app.command()

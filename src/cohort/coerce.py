@@ -5,6 +5,12 @@ site's format or ISO, numbers with the site's decimal and thousands marks,
 booleans in several languages), converted (dose units) and checked (required,
 allowed values, the schema's domains). A value that fails gives one error row
 naming its line, column, raw value, rule and how to fix it.
+
+:func:`coerce` works on a batch staged as text. :func:`coerce_csv` is its fast path
+for delimited text: DuckDB's reader types what it can as it reads, a cheap screen
+finds the rows that may have a problem, and only those (and the records the reader
+rejected) go through :func:`coerce`; tests/unit/test_fast_csv.py holds the two paths
+to the same result.
 """
 
 from __future__ import annotations

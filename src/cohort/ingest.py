@@ -2,21 +2,24 @@
 
 The flow of one file (one *batch*):
 
-1. the file is checked (format, sha256) and skipped if that exact file is
-   already loaded into the same table;
-2. its records are staged as text in temporary tables (never the study file), with
-   their source line numbers (:mod:`cohort.io`);
-3. the header is checked against the site's mapping and for direct identifiers;
-   every value is coerced (:mod:`cohort.coerce`); a value that cannot be read,
-   a missing required value or a value outside the allowed set sends the row to
-   quarantine with the reason;
+1. the file is checked (format, size, lines; its sha256 is computed meanwhile) and
+   skipped if that exact file is already loaded into the same table;
+2. its header (and, for identifiers, a sample of its values) is checked against the
+   site's mapping; a column that looks like a direct identifier is refused;
+3. every value is coerced (:mod:`cohort.coerce`): a value that cannot be read, a
+   missing required value or a value outside the allowed set sends the row to
+   quarantine with the reason. A delimited text file is read and typed by DuckDB in
+   one pass, only the few rows it rejects or that look wrong are read again as text
+   (from their lines) for the exact coercion; other formats, and text whose records
+   are not one per line, are staged as text first. Working tables are temporary (in
+   memory, spilling to disk; never in the study file);
 4. the coerced rows are validated with the study's Great Expectations suites
    (:mod:`cohort.validate`): rows with error findings are quarantined, warnings
    are recorded, a fatal finding rejects the whole batch;
-5. in one transaction the upload record, the loaded rows (with their batch id),
-   the quarantined rows and the findings are written. A load killed at any
-   moment leaves the study file as it was (a batch being validated, in the
-   ``staging`` schema, is dropped the next time the study is opened).
+5. in one transaction the loaded rows (with their batch id and source line), the
+   upload record, the quarantined rows (with their raw record) and the findings are
+   written. A load killed at any moment leaves the study file as it was (a batch being
+   validated, in the ``staging`` schema, is dropped the next time the study is opened).
 
 ``rows_read = rows_loaded + rows_quarantined`` holds for every batch; a
 rejected batch counts all its rows as quarantined (its failing rows, with
@@ -65,7 +68,7 @@ if TYPE_CHECKING:
 __all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "expand_paths"]
 
 #: records of a delimited text file read as text for the header and identifier checks
-_SAMPLE_ROWS = 50_000
+_SAMPLE_ROWS = 10_000
 _NO_FINDINGS = pl.DataFrame(schema={
     "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
     "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
@@ -226,7 +229,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path))
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
-        progress(f"{path.name}: coercing")
+        progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
         fast = None
         if fast_csv:
             drop_staged(con, raw)
@@ -241,7 +244,6 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                           decimal_comma=read.decimal_comma)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
-        progress(f"{path.name}: {rows_read:,} rows read")
         rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})"
                        + _without(con, errors), good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
@@ -249,7 +251,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             rows = Coerced(f"select * from {staged}", {})
         options = study.validation_options() if validate else {"config": ValidationConfig()}
         config = options["config"]
-        progress(f"{path.name}: validating" if validate else f"{path.name}: promoting")
+        progress(f"{path.name}: {rows_read:,} rows; " + ("validating" if validate else "writing"))
         report = validate_relation(
             con, relation=staged, table=table, **options,
             replaces=() if replaces is None else (replaces,)) if validate else None
@@ -331,7 +333,7 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
             con, f"select count(*) from (select source_line from {errors} union "
                  "select source_line from _val_errors)"))
         fatal = list(report.fatal_reasons) if report is not None else []
-        if rows_read and bad_lines / rows_read > fatal_fraction:
+        if not fatal and rows_read and bad_lines / rows_read > fatal_fraction:
             fatal.append(f"{bad_lines} of {rows_read} rows ({bad_lines / rows_read:.0%}) fail "
                          f"error rules, more than the {fatal_fraction:.0%} allowed")
         status = "rejected" if fatal else "loaded"

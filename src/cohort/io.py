@@ -14,7 +14,7 @@ import csv
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,12 +226,11 @@ def _not_utf8(path: Path, line: int, raw: bytes, exc: UnicodeDecodeError) -> Inp
         'site exports Latin-1, set encoding = "latin-1" under [read] in the mapping')
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, opts: ReadOptions, target: str,
-               limit: int | None) -> list[str]:
+def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
+               target: str, limit: int | None = None) -> list[str]:
     """DuckDB reads the file; if its records do not account for every line (quoted
     newlines, blank lines, malformed records), the careful path takes over. With
     ``limit``, the first records only (a sample: malformed records are skipped)."""
-    dialect = csv_dialect(src, opts)
     scan = csv_scan(src, dialect)
     if limit is not None:
         scan = scan.replace("strict_mode = true", "ignore_errors = true") + f" limit {int(limit)}"
@@ -257,6 +256,11 @@ def _register_records(con: duckdb.DuckDBPyConnection, names: Sequence[str],
                       records: list[list[str | None]], lines: list[int],
                       problems: list[str | None], target: str, *, append: bool = False) -> None:
     """Table ``target``: source_line, the text of each column, _parse_error."""
+    if not records and not append:  # the usual case on the fast path: nothing to read again
+        columns = ", ".join(f"{quote_ident(n)} varchar" for n in names)
+        con.execute(f"create or replace temp table {target} (source_line bigint, {columns}, "
+                    "_parse_error varchar)")
+        return
     frame = pl.DataFrame(records, schema=[(f"c{i}", pl.String) for i in range(len(names))],
                          orient="row")
     frame = frame.rename({f"c{i}": n for i, n in enumerate(names)}).with_columns(
@@ -325,45 +329,67 @@ def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect:
     return list(dialect.names)
 
 
+#: beyond this many lines to read again, DuckDB reading the whole file as text is quicker
+_MANY_LINES = 20_000
+
+
 def stage_csv_lines(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
                     lines: Sequence[int], target: str, *, append: bool = False) -> None:
     """Table ``target`` (as :func:`stage_raw` makes it) of the records on ``lines`` only
     (or, with ``append``, those records added to it).
 
-    Only for a file whose every record is one line (``src.lines`` = records + 1); the
+    Only for a file whose every record is one line (``src.lines`` = records + 1): the
     sparse newline index of :func:`describe_file` finds each line without a full read.
     """
     wanted = sorted(set(lines))
+    if len(wanted) > _MANY_LINES:
+        whole = f"{target}_whole"
+        _stage_csv(con, src, dialect, whole)
+        con.execute(f"create or replace temp table {whole}_lines as select unnest(?::bigint[]) "
+                    "as source_line", [wanted])
+        rows = f"select w.* from {whole} w semi join {whole}_lines using (source_line)"
+        try:
+            con.execute(f"insert into {target} {rows}" if append else
+                        f"create or replace temp table {target} as {rows}")
+        finally:
+            drop_staged(con, whole)
+            drop_staged(con, f"{whole}_lines")
+        return
     records: list[list[str | None]] = []
     problems: list[str | None] = []
+    for line, data in zip(wanted, _lines(src, wanted), strict=True):
+        try:
+            text = data.decode(dialect.encoding).rstrip("\r\n")
+        except UnicodeDecodeError as exc:  # DuckDB rejected the line for it
+            raise _not_utf8(src.path, line, data, exc) from None
+        try:
+            record = next(csv.reader([text], delimiter=dialect.delimiter,
+                                     quotechar=dialect.quote, strict=True), [])
+        except csv.Error as exc:
+            records.append([None] * len(dialect.names))
+            problems.append(_malformed(line, exc, text))
+            continue
+        values, problem = _fields(record, len(dialect.names), dialect.delimiter)
+        records.append(values)
+        problems.append(problem)
+    _register_records(con, dialect.names, records, wanted, problems, target, append=append)
+
+
+def _lines(src: SourceFile, wanted: list[int]) -> Iterator[bytes]:
+    """The bytes of each of the (sorted, > 1) ``wanted`` lines, each block read once."""
     before = src.newlines_before
+    block, newlines = -1, np.empty(0, np.int64)
     with src.path.open("rb") as fh:
         for line in wanted:
             # line L starts after newline L-1, which lies in the last block with fewer before it
             k = line - 1
-            block = bisect.bisect_left(before, k) - 1
-            fh.seek(block * _BLOCK)
-            data = fh.read(_BLOCK)
-            at = -1
-            for _ in range(k - before[block]):
-                at = data.find(b"\n", at + 1)
-            fh.seek(block * _BLOCK + at + 1)
-            data = fh.readline()
-            try:
-                text = data.decode(dialect.encoding).rstrip("\r\n")
-            except UnicodeDecodeError as exc:  # DuckDB rejected the line for it
-                raise _not_utf8(src.path, line, data, exc) from None
-            try:
-                record = next(csv.reader([text], delimiter=dialect.delimiter,
-                                         quotechar=dialect.quote, strict=True), [])
-            except csv.Error as exc:
-                records.append([None] * len(dialect.names))
-                problems.append(_malformed(line, exc, text))
-                continue
-            values, problem = _fields(record, len(dialect.names), dialect.delimiter)
-            records.append(values)
-            problems.append(problem)
-    _register_records(con, dialect.names, records, wanted, problems, target, append=append)
+            holder = bisect.bisect_left(before, k) - 1
+            if holder != block:
+                block = holder
+                fh.seek(block * _BLOCK)
+                newlines = np.flatnonzero(np.frombuffer(fh.read(_BLOCK), np.uint8) == 10)
+            fh.seek(block * _BLOCK + int(newlines[k - before[block] - 1]) + 1)
+            yield fh.readline()
 
 
 def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: str) -> list[str]:
@@ -443,7 +469,7 @@ def stage_raw(
     only (a sample); other formats are read whole.
     """
     if src.format == "csv":
-        header = _stage_csv(con, src, read, target, limit)
+        header = _stage_csv(con, src, csv_dialect(src, read), target, limit)
     elif src.format == "parquet":
         header = _stage_parquet(con, src, target)
     elif src.format == "excel":

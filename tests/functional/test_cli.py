@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,3 +140,15 @@ def test_a_site_folder_loads_table_by_table_from_its_mapping(tmp_path: Path) -> 
     assert loaded_tables == ["participants", "exits", "treatment_sessions", "assessments", "events"]
     missing = run("load", str(files.site_dirs["LDS"]), "--db", str(db))
     assert missing.returncode == 3 and "give --table" in missing.stderr
+
+
+def test_load_shows_a_progress_bar_on_a_terminal(tmp_path: Path, corpus: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    env = {**os.environ, "TTY_COMPATIBLE": "1"}  # what rich takes for a terminal
+    shown = subprocess.run([*COHORT, "load", str(corpus / "assessments_ok.csv"), "--table",
+                            "assessments", "--db", db], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert "assessments_ok.csv: 3 rows; validating" in shown.stdout and "━" in shown.stdout
+    piped = run("load", str(corpus / "participants.csv"), "--table", "participants", "--site", "S1",
+                "--db", db)
+    assert "━" not in piped.stdout and "validating" not in piped.stdout

@@ -16,6 +16,7 @@ import pytest
 
 import cohort
 import cohort.ingest
+import cohort.io
 
 PARTICIPANTS_MAPPING = """
 site_id = "S1"
@@ -152,3 +153,16 @@ def test_a_quoted_newline_takes_the_careful_path_and_keeps_true_lines(study, tmp
     assert q["source_line"].to_list() == [3, 5]
     loaded = study.query("select source_line from store.assessments order by 1")
     assert loaded["source_line"].to_list() == [2] + list(range(6, 22))
+
+
+def test_many_lines_to_read_again_are_read_by_duckdb_with_the_same_result(tmp_path, monkeypatch):
+    spec = tmp_path / "site.toml"
+    spec.write_text(SESSIONS_MAPPING)
+    csv = tmp_path / "fast.csv"
+    _write(csv, SESSIONS, delimiter=",", n=300, seed=3)
+    few = _load(tmp_path, "few", csv, spec, "treatment_sessions", monkeypatch)
+    monkeypatch.setattr(cohort.io, "_MANY_LINES", 3)  # every problem line now counts as many
+    many = _load(tmp_path, "many", csv, spec, "treatment_sessions", monkeypatch)
+    assert few[3] == many[3] == [True]
+    assert few[0].rows_quarantined > 3
+    assert few[1].equals(many[1], null_equal=True) and few[2].equals(many[2], null_equal=True)
