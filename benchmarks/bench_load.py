@@ -25,6 +25,7 @@ if mode == "duckdb":
     rows = con.execute("select count(*) from t").fetchall()[0][0]
 else:
     import cohort
+    import cohort.ingest  # the loader's modules, as duckdb is imported before its timer
     started = time.perf_counter()
     s = cohort.open(db)
     [r] = s.load(csv, table="assessments", validate=(mode == "cohort_validated"))

@@ -176,7 +176,7 @@ def _presence(tm: TableMap, native: Collection[str] | None = None) -> dict[str, 
     """Source column -> the name of its flag 'the raw field holds something', for the
     columns a check needs it for: those typed from text (a value DuckDB's reader typed
     is there or the field was empty), a dose in mg/kg and, on the fast path (``native``
-    given), a column of allowed values (strict, see :func:`_value_expr`)."""
+    given), an optional column of allowed values (strict, see :func:`_value_expr`)."""
     kinds = {c.name: c for c in table_columns(tm.table)}
 
     def needs(cm: ColumnMap) -> bool:
@@ -185,7 +185,8 @@ def _presence(tm: TableMap, native: Collection[str] | None = None) -> dict[str, 
             return False
         if col.dtype != pl.String:
             return cm.source not in (native or ()) or (col.name == "dose_mg" and cm.unit == "mg/kg")
-        return native is not None and col.allowed is not None
+        # (a required one is screened by its null check already)
+        return native is not None and col.allowed is not None and not col.required
 
     return {cm.source: f"__present_{i}" for i, cm in enumerate(tm.columns)  # type: ignore[misc]
             if needs(cm)}
@@ -242,7 +243,8 @@ def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> l
                   f"allowed.{col.name}",
                   f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
                   "add a recode for it to the mapping or correct the source",
-                  cheap=f"{present[cm.source]} and {val} is null" if native is not None else None)
+                  cheap=None if native is None else
+                  f"{present[cm.source]} and {val} is null" if cm.source in present else "false")
         if col.dtype == pl.Float64:
             check(f"{val} is not null and not isfinite({val})", f"coerce.{col.name}",
                   f"{cm.source!r} value is not a finite number")
