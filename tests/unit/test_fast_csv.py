@@ -21,6 +21,7 @@ import cohort.io
 PARTICIPANTS_MAPPING = """
 site_id = "S1"
 [read]
+encoding = "latin-1"
 delimiter = ";"
 decimal_comma = true
 date_format = "%d.%m.%Y"
@@ -49,7 +50,7 @@ setting = "setting"
 
 # values of each source column: well-formed ones first, then every kind of trouble
 PARTICIPANTS = {
-    "pid": ["P{i}", "Q{i}", " P{i} ", "", '"P;{i}"', "p{i}"],
+    "pid": ["P{i}", "Ø{i}", " P{i} ", "", '"P;{i}"', "p{i}", "\u00a0P{i}"],
     "sex": ["female", "male", "MALE", " female ", "Female", "", "f", "other"],
     "born": ["1980", "1975", " 1990 ", "1980.0", "1980.5", "", "abc", "32767", "1850", "1e3", "inf"],
     "enrolled": ["01.02.2020", "15.06.2021", "2020-02-01", "2020-02-01 10:00:00", " 01.03.2020 ",
@@ -70,7 +71,8 @@ SESSIONS = {
 }
 
 
-def _write(path: Path, values: dict[str, list[str]], *, delimiter: str, n: int, seed: int) -> None:
+def _write(path: Path, values: dict[str, list[str]], *, delimiter: str, n: int, seed: int,
+           encoding: str = "utf-8") -> None:
     rng = random.Random(seed)
     names = list(values)
     lines = [delimiter.join(names)]
@@ -89,7 +91,7 @@ def _write(path: Path, values: dict[str, list[str]], *, delimiter: str, n: int, 
     bad_first[names.index("enrolled" if "enrolled" in names else "date")] = "never"
     lines.insert(1, delimiter.join(bad_first))
     lines += [delimiter.join(bad_first).replace("x", "y"), delimiter.join(bad_first).replace("x", "z")]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
 
 
 _COERCE_CSV = cohort.ingest.coerce_csv
@@ -114,19 +116,22 @@ def _load(tmp_path: Path, name: str, csv: Path, mapping: Path, table: str, monke
     return r, rows, quarantine, taken
 
 
-@pytest.mark.parametrize(("table", "values", "mapping", "delimiter"), [
-    ("participants", PARTICIPANTS, PARTICIPANTS_MAPPING, ";"),
-    ("treatment_sessions", SESSIONS, SESSIONS_MAPPING, ","),
+@pytest.mark.parametrize(("table", "values", "mapping", "delimiter", "encoding"), [
+    ("participants", PARTICIPANTS, PARTICIPANTS_MAPPING, ";", "latin-1"),
+    ("treatment_sessions", SESSIONS, SESSIONS_MAPPING, ",", "utf-8"),
 ])
+@pytest.mark.parametrize("block", [None, 257])
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fast_path_gives_what_the_exact_path_gives(tmp_path, monkeypatch, table, values, mapping,
-                                                   delimiter, seed):
+                                                   delimiter, encoding, block, seed):
+    if block:  # lines to read again then lie in many blocks of the newline index, some across two
+        monkeypatch.setattr(cohort.io, "_BLOCK", block)
     spec = tmp_path / "site.toml"
     spec.write_text(mapping)
     fast_csv = tmp_path / "fast.csv"
-    _write(fast_csv, values, delimiter=delimiter, n=600, seed=seed)
+    _write(fast_csv, values, delimiter=delimiter, n=600, seed=seed, encoding=encoding)
     exact_csv = tmp_path / "exact.csv"
-    exact_csv.write_text(fast_csv.read_text() + "\n")  # a blank line: records no longer = lines
+    exact_csv.write_bytes(fast_csv.read_bytes() + b"\n")  # a blank line: records no longer = lines
 
     fast = _load(tmp_path, "fast", fast_csv, spec, table, monkeypatch)
     exact = _load(tmp_path, "exact", exact_csv, spec, table, monkeypatch)
