@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.db import quote_ident, scalar
+from cohort.db import quote_ident, scalar, without_lines
 from cohort.io import (
     SourceFile,
     csv_dialect,
@@ -261,8 +261,9 @@ def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> l
 
 
 def _screen(checks: list[_Check]) -> str:
-    """True for a row of the typed table with any problem (and for some without)."""
-    return " or ".join(f"({c[1]})" for c in checks) or "false"
+    """True for a row of the typed table with any problem (and for some without); never
+    null, so that a row is either screened out or kept."""
+    return f"coalesce({' or '.join(f'({c[1]})' for c in checks) or 'false'}, false)"
 
 
 def _canonical(table: str, relation: str) -> str:
@@ -303,7 +304,7 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
         con.execute(reasons, sql.used_in(reasons))
     finally:
         con.execute(f"drop table if exists {bad}")
-    return Coerced(_canonical(tm.table, typed), {})
+    return Coerced(_canonical(tm.table, typed) + without_lines(con, errors), {})
 
 
 def _native_types(tm: TableMap) -> tuple[dict[str, str], str | None]:
@@ -391,16 +392,14 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     stage_csv_lines(con, src, dialect, problems, raw)
     again = coerce(con, tm, src, raw=raw, typed=f"{typed}_again", errors=errors,
                    decimal_comma=read.decimal_comma)
-    good = _canonical(tm.table, typed)
-    if problems:
-        con.execute(f"create or replace temp table {typed}_problems as select unnest(?::bigint[]) "
-                    "as source_line", [problems])
-        good = (f"{good} where source_line not in (select source_line from {typed}_problems) "
-                f"union all {again.sql}")
-    return Coerced(good, {}), kept + len(rejects)
+    if not problems:
+        return Coerced(_canonical(tm.table, typed), {}), kept
+    # the suspects are the rows the screen finds (the rejects are not in `typed` at all)
+    good = f"{_canonical(tm.table, typed)} where not ({_screen(checks)}) union all {again.sql}"
+    return Coerced(good, sql.used_in(good)), kept + len(rejects)
 
 
 def drop_coerced(con: duckdb.DuckDBPyConnection, typed: str) -> None:
     """Drop the working tables :func:`coerce_csv` and :func:`coerce` made for ``typed``."""
-    for suffix in ("", "_rows", "_gaps", "_problems", "_again"):
+    for suffix in ("", "_rows", "_gaps", "_again"):
         drop_staged(con, typed + suffix)

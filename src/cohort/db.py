@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-__all__ = ["frame", "scalar", "quote_ident"]
+__all__ = ["frame", "scalar", "quote_ident", "without_lines"]
 
 
 def frame(
@@ -29,3 +29,11 @@ def scalar(
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier that comes from user configuration."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def without_lines(con: duckdb.DuckDBPyConnection, lines: str) -> str:
+    """A WHERE clause leaving out the source lines in table ``lines`` (nothing if it is
+    empty: an anti-join of millions of rows with nothing is not free)."""
+    if scalar(con, f"select count(*) from {lines}"):
+        return f" where source_line not in (select source_line from {lines})"
+    return ""

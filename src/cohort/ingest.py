@@ -40,7 +40,7 @@ import duckdb
 import polars as pl
 
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
-from cohort.db import quote_ident, scalar
+from cohort.db import quote_ident, scalar, without_lines
 from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import (
     SourceFile,
@@ -244,8 +244,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                           decimal_comma=read.decimal_comma)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
-        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})"
-                       + _without(con, errors), good.params)
+        rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})", good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
             rows = Coerced(f"select * from {staged}", {})
@@ -270,14 +269,6 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         drop_coerced(con, typed)
         for t in (staged, errors, typed, raw):
             drop_staged(con, t)
-
-
-def _without(con: duckdb.DuckDBPyConnection, lines: str) -> str:
-    """A filter leaving out the source lines in table ``lines`` (nothing if it is empty:
-    an anti-join of millions of rows with nothing is not free)."""
-    if scalar(con, f"select count(*) from {lines}"):
-        return f" where source_line not in (select source_line from {lines})"
-    return ""
 
 
 def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
@@ -346,10 +337,13 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         con.execute("begin transaction")
         try:
             if not fatal:
-                con.execute(
+                [(inserted,)] = con.execute(
                     f"insert into store.{table} ({collist}, batch_id, source_line) "
                     f"select {collist}, batch_id, source_line from ({rows.sql})"
-                    + _without(con, "_val_errors"), rows.params)
+                    + without_lines(con, "_val_errors"), rows.params).fetchall()
+                if inserted != loaded:  # never a lost (or doubled) row, whatever the cause
+                    raise RuntimeError(f"{src.path}: {inserted} rows would be written, not the "
+                                       f"{loaded} counted; nothing was loaded (a bug: please report it)")
             if replaces is not None:
                 con.execute("update uploads set status = 'superseded', ended_at = current_timestamp "
                             "where batch_id = ?", [replaces])
