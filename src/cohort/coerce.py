@@ -15,6 +15,7 @@ to the same result.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -307,6 +308,9 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
     return Coerced(_canonical(tm.table, typed) + without_lines(con, errors), {})
 
 
+_LINE_BLOCK = 2048
+
+
 def _native_types(tm: TableMap) -> tuple[dict[str, str], str | None]:
     """Source columns DuckDB's CSV reader can type itself, exactly as :func:`_value_expr`
     would (no recode, no thousands marks, one date format for the file), and that format."""
@@ -374,14 +378,20 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
         con.execute(f"drop table {rows}")
         return None
     # a kept row's line: its rank in the table (which keeps the file's order) + 2, + the
-    # rejects before it; reject i (of m, in line order) has (line_i - 2) - (i - 1) kept rows before it
+    # rejects before it. Reject i (0-based, in line order) has k_i = line_i - 2 - i kept rows
+    # before it; the k_i of each block of 2048 kept rows are joined to the rows on their
+    # block (a hash join on a small table: no sort of the batch, little memory)
     if rejects:
-        gaps = {line - 2 - i: i + 1 for i, line in enumerate(rejects)}  # the last i per k
-        con.execute(f"create or replace temp table {typed}_gaps as select unnest(?::bigint[]) as k, "
-                    "unnest(?::bigint[]) as n", [list(gaps), list(gaps.values())])
-        con.execute(f"create or replace temp view {typed} as select (t.rowid + 2 + coalesce(g.n, 0))"
-                    f"::bigint as source_line, t.* from {rows} t asof left join {typed}_gaps g "
-                    "on t.rowid >= g.k")
+        ks = [line - 2 - i for i, line in enumerate(rejects)]
+        starts = range(0, kept, _LINE_BLOCK)
+        firsts = [bisect.bisect_left(ks, start) for start in starts]
+        con.execute(f"create or replace temp table {typed}_gaps as select unnest(?::bigint[]) as "
+                    "block, unnest(?::bigint[]) as before, unnest(?::bigint[][]) as inside",
+                    [list(range(len(starts))), firsts,
+                     [ks[a:b] for a, b in zip(firsts, [*firsts[1:], len(ks)], strict=True)]])
+        con.execute(f"create or replace temp view {typed} as select (t.rowid + 2 + g.before + "
+                    "len(list_filter(g.inside, lambda k: k <= t.rowid)))::bigint as source_line, "
+                    f"t.* from {rows} t join {typed}_gaps g on g.block = t.rowid // {_LINE_BLOCK}")
     else:
         con.execute(f"create or replace temp view {typed} as select (rowid + 2)::bigint as "
                     f"source_line, * from {rows}")

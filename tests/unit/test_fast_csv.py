@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import cohort
+import cohort.coerce
 import cohort.ingest
 import cohort.io
 
@@ -124,8 +125,10 @@ def _load(tmp_path: Path, name: str, csv: Path, mapping: Path, table: str, monke
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fast_path_gives_what_the_exact_path_gives(tmp_path, monkeypatch, table, values, mapping,
                                                    delimiter, encoding, block, seed):
-    if block:  # lines to read again then lie in many blocks of the newline index, some across two
+    if block:  # lines to read again then lie in many blocks of the newline index, some across
+        # two, and rejects in many blocks of kept rows
         monkeypatch.setattr(cohort.io, "_BLOCK", block)
+        monkeypatch.setattr(cohort.coerce, "_LINE_BLOCK", 7)
     spec = tmp_path / "site.toml"
     spec.write_text(mapping)
     fast_csv = tmp_path / "fast.csv"
