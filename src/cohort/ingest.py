@@ -337,10 +337,15 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         con.execute("begin transaction")
         try:
             if not fatal:
-                [(inserted,)] = con.execute(
-                    f"insert into store.{table} ({collist}, batch_id, source_line) "
-                    f"select {collist}, batch_id, source_line from ({rows.sql})"
-                    + without_lines(con, "_val_errors"), rows.params).fetchall()
+                try:
+                    [(inserted,)] = con.execute(
+                        f"insert into store.{table} ({collist}, batch_id, source_line) "
+                        f"select {collist}, batch_id, source_line from ({rows.sql})"
+                        + without_lines(con, "_val_errors"), rows.params).fetchall()
+                except duckdb.ConstraintException as exc:  # only validation quarantines duplicates
+                    raise InputFileError(
+                        f"{src.path}: {str(exc).splitlines()[0]}; nothing was loaded. Load with "
+                        "validation (the default) to quarantine the duplicated rows") from None
                 if inserted != loaded:  # never a lost (or doubled) row, whatever the cause
                     raise RuntimeError(f"{src.path}: {inserted} rows would be written, not the "
                                        f"{loaded} counted; nothing was loaded (a bug: please report it)")

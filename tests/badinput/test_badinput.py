@@ -331,3 +331,17 @@ def test_files_outside_the_input_root_are_refused(loaded, corpus, tmp_path, monk
     shutil.copy(corpus / "assessments_ok.csv", inbox / "a.csv")
     [r] = loaded.load(inbox / "a.csv", table="assessments", validate=False)
     assert r.rows_loaded == 3
+
+
+def test_a_duplicated_participant_without_validation_is_a_clear_error(study, tmp_path):
+    csv = tmp_path / "participants.csv"
+    others = "".join(f"P{i},S1,male,1980,2020-01-01,TRD,70,0,no\n" for i in range(2, 10))
+    row = "P1,S1,female,1980,2020-01-01,TRD,70,0,no\n"
+    csv.write_text("participant_id,site_id,sex,birth_year,enrolled_on,diagnosis,baseline_weight_kg,"
+                   "prior_episodes,concomitant_antidepressant\n" + row + others + row)
+    with pytest.raises(InputFileError, match=r"participants.csv: .*duplicate key \"P1, 1\".*validation"):
+        study.load(csv, table="participants", validate=False)
+    assert study.counts()["participants"] == 0 and study.uploads().height == 0
+    [r] = study.load(csv, table="participants")  # with validation: both P1 rows are quarantined
+    assert (r.rows_loaded, r.rows_quarantined) == (8, 2)
+    assert set(study.quarantine(batch=r.batch_id)["rule"]) == {"participants.participant_id.unique"}
