@@ -45,6 +45,7 @@ from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import (
     SourceFile,
     csv_dialect,
+    csv_scan,
     describe_file,
     drop_staged,
     stage_csv_lines,
@@ -69,6 +70,7 @@ __all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "exp
 
 #: records of a delimited text file read as text for the header and identifier checks
 _SAMPLE_ROWS = 10_000
+_IDENTIFIER_SAMPLE = 500
 _NO_FINDINGS = pl.DataFrame(schema={
     "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
     "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
@@ -226,7 +228,10 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
-        identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path))
+        # a column the sample holds little of is looked for in the whole file
+        rest = csv_scan(src, csv_dialect(src, read), lenient=True) if (
+            fast_csv and rows_read == _SAMPLE_ROWS) else None
+        identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path), rest=rest)
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
@@ -272,17 +277,25 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
 
 
 def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
-                       header: list[str], *, file: str) -> set[str]:
+                       header: list[str], *, file: str, rest: str | None = None) -> set[str]:
     """Refuse a mapped column that looks like a direct identifier (unless pseudonymised);
-    return every suspect column, so that none is ever written (not even in quarantine)."""
+    return every suspect column, so that none is ever written (not even in quarantine).
+
+    Each column is judged on its first 500 values; ``raw`` may be a sample of the file, and
+    ``rest`` then the query of all its records, for the columns the sample has too few of.
+    """
     from cohort.identifiers import find_identifiers
 
-    samples = {
-        h: [r[0] for r in con.execute(
-            f"select {quote_ident(h)} from {raw} where {quote_ident(h)} is not null limit 500"
-        ).fetchall()]
-        for h in header
-    }
+    def first_values(relation: str, column: str) -> list[Any]:
+        return [r[0] for r in con.execute(
+            f"select {quote_ident(column)} from ({relation}) where {quote_ident(column)} "
+            f"is not null limit {_IDENTIFIER_SAMPLE}").fetchall()]
+
+    samples = {h: first_values(f"select * from {raw}", h) for h in header}
+    if rest is not None:
+        for h, values in samples.items():
+            if len(values) < _IDENTIFIER_SAMPLE:
+                samples[h] = first_values(rest, h)
     suspects = find_identifiers(header, samples)
     pseudonymised = {c.source for c in tm.columns if c.pseudonymise}
     for s in suspects:

@@ -184,12 +184,13 @@ def _literal(value: str) -> str:
 
 def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | None = None,
              date_format: str | None = None, decimal_comma: bool = False,
-             rejects: str | None = None) -> str:
+             rejects: str | None = None, lenient: bool = False) -> str:
     """A query of the records of ``src``, columns named as in its header.
 
     Every column is text unless ``types`` says otherwise; a typed value DuckDB cannot read
     makes its record a reject (in temporary table ``rejects``, with its line) instead of
-    an error. Without ``rejects`` a malformed record is an error.
+    an error. Without ``rejects`` a malformed record is an error, or with ``lenient``
+    skipped (for samples).
     """
     types = types or ["VARCHAR"] * len(dialect.names)
     columns = "{" + ", ".join(f"{_literal(f'c{i}')}: {_literal(t)}" for i, t in enumerate(types)) + "}"
@@ -197,7 +198,8 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
         f"delim = {_literal(dialect.delimiter)}", f"quote = {_literal(dialect.quote)}",
         f"escape = {_literal(dialect.quote)}", "header = true", "auto_detect = false",
         f"columns = {columns}", f"encoding = {_literal(dialect.duckdb_encoding)}",
-        "strict_mode = true", "null_padding = false", "nullstr = ''",
+        "ignore_errors = true" if lenient else "strict_mode = true", "null_padding = false",
+        "nullstr = ''",
     ]
     if date_format:
         options.append(f"dateformat = {_literal(date_format)}")
@@ -231,9 +233,9 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDial
     """DuckDB reads the file; if its records do not account for every line (quoted
     newlines, blank lines, malformed records), the careful path takes over. With
     ``limit``, the first records only (a sample: malformed records are skipped)."""
-    scan = csv_scan(src, dialect)
+    scan = csv_scan(src, dialect, lenient=limit is not None)
     if limit is not None:
-        scan = scan.replace("strict_mode = true", "ignore_errors = true") + f" limit {int(limit)}"
+        scan += f" limit {int(limit)}"
     try:
         con.execute(f"create or replace temp table {target}_csv as {scan}")
         rows = int(scalar(con, f"select count(*) from {target}_csv"))

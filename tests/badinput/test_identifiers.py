@@ -83,3 +83,21 @@ def test_no_false_alarm_on_study_columns():
     samples = {"participant_id": ["OSL-000123", "0047319"], "visit_date": ["2020-01-01", "01.02.2020"],
                "score": ["10.0", "27"], "dose": ["0,5", "56"], "weight": ["70", "80.5"]}
     assert find_identifiers(header, samples) == []
+
+
+
+def test_a_column_empty_in_the_first_records_of_a_big_file_is_still_checked(study, tmp_path):
+    # the sample of a big text file (its first records) holds no value of `note`; the rest does
+    from cohort.ingest import _SAMPLE_ROWS
+
+    n = _SAMPLE_ROWS + 600
+    rows = [f"P{i},2020-01-01,relapse,{'' if i < _SAMPLE_ROWS else f'p{i}@example.org'}"
+            for i in range(n)]
+    csv = tmp_path / "events.csv"
+    csv.write_text("participant_id,event_date,event_type,note\n" + "\n".join(rows) + "\n")
+    spec = tmp_path / "m.toml"
+    spec.write_text('[tables.events.columns]\nparticipant_id = "participant_id"\n'
+                    'event_date = "event_date"\nevent_type = "event_type"\nterm = "note"\n')
+    with pytest.raises(MappingError, match="'note' .*looks like"):
+        study.load(csv, table="events", mapping=spec, validate=False)
+    assert study.uploads().height == 0
