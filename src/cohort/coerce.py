@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.db import quote_ident, scalar, without_lines
+from cohort.db import quote_ident, quote_literal, scalar, without_lines
 from cohort.io import (
     SourceFile,
     csv_dialect,
@@ -86,7 +86,7 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
                 return spelled
             # most values are spelled right already: a lookup of the field as it is is cheaper
             raw = quote_ident(cm.source)
-            return f"case when {raw} in ({_literals(col.allowed)}) then {raw} else {spelled} end"
+            return f"case when {raw} in ({', '.join(map(quote_literal, col.allowed))}) then {raw} else {spelled} end"
         return v
     if dtype == pl.Boolean:
         return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "
@@ -109,13 +109,12 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     number = f"try_cast({number} as double)"  # inf and nan are refused by the domain check
     if dtype == pl.Float64:
         return number
+    return _smallint(number)
+
+
+def _smallint(number: str) -> str:
+    """A whole number that fits a smallint, else null."""
     return f"case when {number} = round({number}) and abs({number}) < 32767 then cast({number} as smallint) end"
-
-
-def _literals(values: tuple[str, ...]) -> str:
-    """Our own constants (allowed values) as SQL literals: constant lists plan better
-    than bound parameters."""
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _duck_type(col: Column) -> str:
@@ -334,9 +333,7 @@ def _native_types(tm: TableMap) -> tuple[dict[str, str], str | None]:
 
 
 def _native_value(col: Column, source: str) -> str:
-    if col.dtype == pl.Int16:
-        return f"case when {source} = round({source}) and abs({source}) < 32767 then cast({source} as smallint) end"
-    return source
+    return _smallint(source) if col.dtype == pl.Int16 else source
 
 
 def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,

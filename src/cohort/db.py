@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-__all__ = ["frame", "scalar", "quote_ident", "without_lines"]
+__all__ = ["frame", "scalar", "quote_ident", "quote_literal", "without_lines"]
 
 
 def frame(
@@ -29,6 +29,12 @@ def scalar(
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier that comes from user configuration."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Quote a string as an SQL literal (where DuckDB takes no bound parameter, or where
+    a constant plans better than one)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def without_lines(con: duckdb.DuckDBPyConnection, lines: str) -> str:

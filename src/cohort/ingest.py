@@ -40,7 +40,7 @@ import duckdb
 import polars as pl
 
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
-from cohort.db import quote_ident, scalar, without_lines
+from cohort.db import quote_ident, quote_literal, scalar, without_lines
 from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import (
     SourceFile,
@@ -331,7 +331,7 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         pl.col("severity").replace({"fatal": "error"})))
     con.register("_warnings", warnings)
     raw_json = "to_json({" + ", ".join(
-        f"{_sql_str(h)}: r.{quote_ident(h)}" for h in header) + "})"
+        f"{quote_literal(h)}: r.{quote_ident(h)}" for h in header) + "})"
     try:
         bad_lines = int(scalar(
             con, f"select count(*) from (select source_line from {errors} union "
@@ -394,10 +394,6 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         con.unregister("_warnings")
     return LoadResult(str(src.path), table, status, batch, rows_read, loaded, quarantined,
                       warnings.height, message, report)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def rollback_batch(study: Study, batch: int) -> None:

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from cohort.db import quote_ident, scalar
+from cohort.db import quote_ident, quote_literal, scalar
 from cohort.errors import InputFileError
 from cohort.mapping import ReadOptions
 
@@ -178,10 +178,6 @@ def csv_dialect(src: SourceFile, opts: ReadOptions) -> CsvDialect:
     return CsvDialect(delimiter, opts.quote, encoding, names)
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | None = None,
              date_format: str | None = None, decimal_comma: bool = False,
              rejects: str | None = None, lenient: bool = False) -> str:
@@ -193,23 +189,23 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
     skipped (for samples).
     """
     types = types or ["VARCHAR"] * len(dialect.names)
-    columns = "{" + ", ".join(f"{_literal(f'c{i}')}: {_literal(t)}" for i, t in enumerate(types)) + "}"
+    columns = "{" + ", ".join(f"{quote_literal(f'c{i}')}: {quote_literal(t)}" for i, t in enumerate(types)) + "}"
     options = [
-        f"delim = {_literal(dialect.delimiter)}", f"quote = {_literal(dialect.quote)}",
-        f"escape = {_literal(dialect.quote)}", "header = true", "auto_detect = false",
-        f"columns = {columns}", f"encoding = {_literal(dialect.duckdb_encoding)}",
+        f"delim = {quote_literal(dialect.delimiter)}", f"quote = {quote_literal(dialect.quote)}",
+        f"escape = {quote_literal(dialect.quote)}", "header = true", "auto_detect = false",
+        f"columns = {columns}", f"encoding = {quote_literal(dialect.duckdb_encoding)}",
         "ignore_errors = true" if lenient else "strict_mode = true", "null_padding = false",
         "nullstr = ''",
     ]
     if date_format:
-        options.append(f"dateformat = {_literal(date_format)}")
+        options.append(f"dateformat = {quote_literal(date_format)}")
     if decimal_comma:
         options.append("decimal_separator = ','")
     if rejects:
-        options.append(f"store_rejects = true, rejects_table = {_literal(rejects)}, "
-                       f"rejects_scan = {_literal(rejects + '_scan')}")
+        options.append(f"store_rejects = true, rejects_table = {quote_literal(rejects)}, "
+                       f"rejects_scan = {quote_literal(rejects + '_scan')}")
     renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(dialect.names))
-    return f"select {renames} from read_csv({_literal(str(src.path))}, {', '.join(options)})"
+    return f"select {renames} from read_csv({quote_literal(str(src.path))}, {', '.join(options)})"
 
 
 def _check_utf8(path: Path) -> None:
