@@ -239,9 +239,9 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDial
         if dialect.encoding == "utf-8" and "unicode" in str(exc).lower():
             _check_utf8(src.path)
         rows = -1
-    if limit is None and rows + 1 != src.lines:
+    if rows < 0 or (limit is None and rows + 1 != src.lines):
         drop_staged(con, target)
-        return _stage_csv_careful(con, src, dialect, target)
+        return _stage_csv_careful(con, src, dialect, target, limit)
     # a view, not a copy: the table keeps the file's order, so rowid + 2 is the line
     con.execute(
         f"create or replace temp view {target} as select (rowid + 2)::bigint as source_line, "
@@ -294,9 +294,10 @@ def _line_text(path: Path, line: int, encoding: str) -> str:
 
 
 def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
-                       target: str) -> list[str]:
+                       target: str, limit: int | None = None) -> list[str]:
     """Read record by record, keeping each record's first line; a malformed record
-    (wrong number of fields, unterminated quote) is kept with its parse error."""
+    (wrong number of fields, unterminated quote) is kept with its parse error. With
+    ``limit``, the first records only."""
     records: list[list[str | None]] = []
     lines: list[int] = []
     problems: list[str | None] = []
@@ -305,7 +306,7 @@ def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect:
         reader = csv.reader(fh, delimiter=dialect.delimiter, quotechar=dialect.quote, strict=True)
         next(reader, None)
         end = reader.line_num
-        while True:
+        while limit is None or len(records) < limit:
             start = end + 1
             try:
                 record = next(reader)

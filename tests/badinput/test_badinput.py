@@ -345,3 +345,20 @@ def test_a_duplicated_participant_without_validation_is_a_clear_error(study, tmp
     [r] = study.load(csv, table="participants")  # with validation: both P1 rows are quarantined
     assert (r.rows_loaded, r.rows_quarantined) == (8, 2)
     assert set(study.quarantine(batch=r.batch_id)["rule"]) == {"participants.participant_id.unique"}
+
+
+def test_windows_1252_bytes_in_a_latin_1_file_load(loaded, tmp_path):
+    # bytes 0x80-0x9f (the euro sign, curly quotes in Windows-1252) are refused by DuckDB's
+    # Latin-1 reader: the careful path reads the file, the sample included
+    csv = tmp_path / "cp1252.csv"
+    rows = [f"P{i % 3 + 1};2020-03-{i % 28 + 1:02d};MADRS;{i % 50}" for i in range(40)]
+    rows[5] = "P1;2020-02-01;MADRS;12 \x80"
+    csv.write_bytes(("participant_id;assessed_on;instrument;score\n" + "\n".join(rows) + "\n")
+                    .encode("latin-1"))
+    spec = tmp_path / "m.toml"
+    spec.write_text('[read]\nencoding = "latin-1"\n[tables.assessments.columns]\n' + "".join(
+        f'{c} = "{c}"\n' for c in ("participant_id", "assessed_on", "instrument", "score")))
+    [r] = loaded.load(csv, table="assessments", mapping=spec, validate=False)
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 40, 39, 1)
+    assert loaded.quarantine(batch=r.batch_id)["source_line"].to_list() == [7]
+    _identity(loaded)

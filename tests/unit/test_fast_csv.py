@@ -62,7 +62,7 @@ PARTICIPANTS = {
     "on_ad": ["yes", "no", "ja", "", "maybe", "TRUE", " Nein "],
 }
 SESSIONS = {
-    "pid": ["P1", "P2", "", " P3"],
+    "pid": ["P1", "P2", "", " P3", '"P""4"', '"P,5"'],
     "date": ["2021-03-04", "2021-03-05", "", "04.03.2021", "2021-02-30", "2021-03-04T10:00:00"],
     "drug": ["ket", "esk", "racemic_ketamine", "ESKETAMINE", "xyz", ""],
     "route": ["iv", "intranasal", "IV", "nasal", ""],
@@ -92,7 +92,8 @@ def _write(path: Path, values: dict[str, list[str]], *, delimiter: str, n: int, 
     bad_first[names.index("enrolled" if "enrolled" in names else "date")] = "never"
     lines.insert(1, delimiter.join(bad_first))
     lines += [delimiter.join(bad_first).replace("x", "y"), delimiter.join(bad_first).replace("x", "z")]
-    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    # the last line without a newline (as some exports end), for one seed
+    path.write_text("\n".join(lines) + ("\n" if seed % 2 else ""), encoding=encoding)
 
 
 _COERCE_CSV = cohort.ingest.coerce_csv
@@ -134,7 +135,9 @@ def test_fast_path_gives_what_the_exact_path_gives(tmp_path, monkeypatch, table,
     fast_csv = tmp_path / "fast.csv"
     _write(fast_csv, values, delimiter=delimiter, n=600, seed=seed, encoding=encoding)
     exact_csv = tmp_path / "exact.csv"
-    exact_csv.write_bytes(fast_csv.read_bytes() + b"\n")  # a blank line: records no longer = lines
+    text = fast_csv.read_bytes()
+    # a blank line at the end: records no longer = lines, so the careful path reads it
+    exact_csv.write_bytes(text + (b"\n" if text.endswith(b"\n") else b"\n\n"))
 
     fast = _load(tmp_path, "fast", fast_csv, spec, table, monkeypatch)
     exact = _load(tmp_path, "exact", exact_csv, spec, table, monkeypatch)
