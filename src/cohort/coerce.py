@@ -340,7 +340,8 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
                read: ReadOptions, raw: str, typed: str, errors: str) -> tuple[Coerced, int] | None:
     """The fast path of :func:`coerce` for a delimited text file: read and type it in one
     pass; return the typed rows and the number of records read, or None if the file's
-    records are not one per line (the caller then stages it as text and coerces that).
+    records are not one per line or DuckDB cannot decode it (the caller then stages it as
+    text and coerces that).
 
     DuckDB's reader types the columns it can (dates, numbers) as :func:`coerce` would.
     A record it cannot type is a reject (with its line); a typed row the cheap screen
@@ -350,6 +351,8 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     on the whole file.
     """
     dialect = csv_dialect(src, read)
+    if dialect.duckdb_encoding is None:
+        return None
     sql = _Sql()
     if any(c.pseudonymise for c in tm.columns):
         _register_pseudonymiser(con)

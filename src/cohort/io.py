@@ -147,8 +147,10 @@ class CsvDialect:
     names: tuple[str, ...]  # the header (an empty name becomes columnN)
 
     @property
-    def duckdb_encoding(self) -> str:
-        return "latin-1" if self.encoding == "latin-1" else "utf-8"
+    def duckdb_encoding(self) -> str | None:
+        """The encoding as DuckDB's reader names it; None if it has none (Windows-1252,
+        say: such a file is read by Python)."""
+        return self.encoding if self.encoding in ("utf-8", "latin-1") else None
 
 
 def _sniff_delimiter(path: Path, encoding: str) -> str:
@@ -193,7 +195,7 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
     options = [
         f"delim = {quote_literal(dialect.delimiter)}", f"quote = {quote_literal(dialect.quote)}",
         f"escape = {quote_literal(dialect.quote)}", "header = true", "auto_detect = false",
-        f"columns = {columns}", f"encoding = {quote_literal(dialect.duckdb_encoding)}",
+        f"columns = {columns}", f"encoding = {quote_literal(dialect.duckdb_encoding or 'utf-8')}",
         "ignore_errors = true" if lenient else "strict_mode = true", "null_padding = false",
         "nullstr = ''",
     ]
@@ -232,6 +234,8 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDial
     scan = csv_scan(src, dialect, lenient=limit is not None)
     if limit is not None:
         scan += f" limit {int(limit)}"
+    if dialect.duckdb_encoding is None:
+        return _stage_csv_careful(con, src, dialect, target, limit)
     try:
         con.execute(f"create or replace temp table {target}_csv as {scan}")
         rows = int(scalar(con, f"select count(*) from {target}_csv"))

@@ -362,3 +362,18 @@ def test_windows_1252_bytes_in_a_latin_1_file_load(loaded, tmp_path):
     assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 40, 39, 1)
     assert loaded.quarantine(batch=r.batch_id)["source_line"].to_list() == [7]
     _identity(loaded)
+
+
+def test_a_windows_1252_file_is_read_as_such(loaded, tmp_path):
+    # "Ã©" in Windows-1252 is also valid UTF-8 (for "é"): only Python's decoder reads it right
+    csv = tmp_path / "cp1252.csv"
+    rows = [f"P{i % 3 + 1};2020-03-{i % 28 + 1:02d};hospitalisation;Ã© {i}" for i in range(20)]
+    csv.write_bytes(("participant_id;event_date;event_type;term\n" + "\n".join(rows) + "\n")
+                    .encode("cp1252"))
+    spec = tmp_path / "m.toml"
+    spec.write_text('[read]\nencoding = "cp1252"\n[tables.events.columns]\n' + "".join(
+        f'{c} = "{c}"\n' for c in ("participant_id", "event_date", "event_type", "term")))
+    [r] = loaded.load(csv, table="events", mapping=spec, validate=False)
+    assert (r.rows_read, r.rows_loaded) == (20, 20)
+    terms = loaded.query("select term from store.events order by source_line")["term"]
+    assert terms.to_list() == [f"Ã© {i}" for i in range(20)]
