@@ -347,17 +347,24 @@ def test_a_duplicated_participant_without_validation_is_a_clear_error(study, tmp
     assert set(study.quarantine(batch=r.batch_id)["rule"]) == {"participants.participant_id.unique"}
 
 
+def _encoded(tmp_path: Path, table: str, columns: list[str], rows: list[str],
+             encoding: str) -> tuple[Path, Path]:
+    """A `;` file of ``rows`` in ``encoding`` and a mapping that names its encoding."""
+    csv = tmp_path / f"{table}.csv"
+    csv.write_bytes((";".join(columns) + "\n" + "\n".join(rows) + "\n").encode(encoding))
+    spec = tmp_path / "m.toml"
+    spec.write_text(f'[read]\nencoding = "{encoding}"\n[tables.{table}.columns]\n'
+                    + "".join(f'{c} = "{c}"\n' for c in columns))
+    return csv, spec
+
+
 def test_windows_1252_bytes_in_a_latin_1_file_load(loaded, tmp_path):
     # bytes 0x80-0x9f (the euro sign, curly quotes in Windows-1252) are refused by DuckDB's
     # Latin-1 reader: the careful path reads the file, the sample included
-    csv = tmp_path / "cp1252.csv"
     rows = [f"P{i % 3 + 1};2020-03-{i % 28 + 1:02d};MADRS;{i % 50}" for i in range(40)]
     rows[5] = "P1;2020-02-01;MADRS;12 \x80"
-    csv.write_bytes(("participant_id;assessed_on;instrument;score\n" + "\n".join(rows) + "\n")
-                    .encode("latin-1"))
-    spec = tmp_path / "m.toml"
-    spec.write_text('[read]\nencoding = "latin-1"\n[tables.assessments.columns]\n' + "".join(
-        f'{c} = "{c}"\n' for c in ("participant_id", "assessed_on", "instrument", "score")))
+    csv, spec = _encoded(tmp_path, "assessments", ["participant_id", "assessed_on", "instrument",
+                                                   "score"], rows, "latin-1")
     [r] = loaded.load(csv, table="assessments", mapping=spec, validate=False)
     assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 40, 39, 1)
     assert loaded.quarantine(batch=r.batch_id)["source_line"].to_list() == [7]
@@ -366,13 +373,9 @@ def test_windows_1252_bytes_in_a_latin_1_file_load(loaded, tmp_path):
 
 def test_a_windows_1252_file_is_read_as_such(loaded, tmp_path):
     # "Ã©" in Windows-1252 is also valid UTF-8 (for "é"): only Python's decoder reads it right
-    csv = tmp_path / "cp1252.csv"
     rows = [f"P{i % 3 + 1};2020-03-{i % 28 + 1:02d};hospitalisation;Ã© {i}" for i in range(20)]
-    csv.write_bytes(("participant_id;event_date;event_type;term\n" + "\n".join(rows) + "\n")
-                    .encode("cp1252"))
-    spec = tmp_path / "m.toml"
-    spec.write_text('[read]\nencoding = "cp1252"\n[tables.events.columns]\n' + "".join(
-        f'{c} = "{c}"\n' for c in ("participant_id", "event_date", "event_type", "term")))
+    csv, spec = _encoded(tmp_path, "events", ["participant_id", "event_date", "event_type", "term"],
+                         rows, "cp1252")
     [r] = loaded.load(csv, table="events", mapping=spec, validate=False)
     assert (r.rows_read, r.rows_loaded) == (20, 20)
     terms = loaded.query("select term from store.events order by source_line")["term"]
