@@ -235,18 +235,9 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
-        fast = None
-        if fast_csv:
-            drop_staged(con, raw)
-            fast = coerce_csv(con, tm, src, read=read, raw=raw, typed=typed, errors=errors)
-        if fast is not None:
-            good, rows_read = fast
-        else:  # every record as text first (quoted newlines, blank lines; other formats)
-            if fast_csv:
-                drop_coerced(con, typed)
-                header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw)
-            good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors,
-                          decimal_comma=read.decimal_comma)
+        good, rows_read, lines_only = _coerce_file(
+            con, src, tm, read=read, sheet=sheet, rows_read=rows_read, raw=raw, typed=typed,
+            errors=errors)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})", good.params)
@@ -259,7 +250,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         report = validate_relation(
             con, relation=staged, table=table, **options,
             replaces=() if replaces is None else (replaces,)) if validate else None
-        if fast is not None and report is not None:  # the text of rows validation quarantines
+        if lines_only and report is not None:  # the text of the rows validation quarantines
             failing = report.findings.filter(pl.col("severity").is_in(["error", "fatal"]))
             have = {r[0] for r in con.execute(f"select source_line from {raw}").fetchall()}
             more = set(failing["source_line"].drop_nulls().to_list()) - have
@@ -274,6 +265,26 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         drop_coerced(con, typed)
         for t in (staged, errors, typed, raw):
             drop_staged(con, t)
+
+
+def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, *,
+                 read: ReadOptions, sheet: str | None, rows_read: int, raw: str, typed: str,
+                 errors: str) -> tuple[Coerced, int, bool]:
+    """The typed rows of a file, the records read, and whether ``raw`` holds the text of
+    the problem lines only (the fast path for delimited text) rather than of every record.
+
+    A delimited text file has only a sample staged (``raw``) when this is called; other
+    formats are staged whole (``rows_read`` records)."""
+    if src.format == "csv":
+        drop_staged(con, raw)  # the sample
+        fast = coerce_csv(con, tm, src, read=read, raw=raw, typed=typed, errors=errors)
+        if fast is not None:
+            return fast[0], fast[1], True
+        # records that are not one per line (quoted newlines, blank lines): text first
+        drop_coerced(con, typed)
+        _, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw)
+    good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors, decimal_comma=read.decimal_comma)
+    return good, rows_read, False
 
 
 def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
