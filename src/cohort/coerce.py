@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import bisect
 import re
+import tempfile
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -31,6 +33,7 @@ from cohort.io import (
     csv_scan,
     drop_staged,
     stage_csv_lines,
+    utf8_copy,
 )
 from cohort.mapping import ColumnMap, ReadOptions, TableMap
 from cohort.tables import Column, table_columns
@@ -340,8 +343,8 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
                read: ReadOptions, raw: str, typed: str, errors: str) -> tuple[Coerced, int] | None:
     """The fast path of :func:`coerce` for a delimited text file: read and type it in one
     pass; return the typed rows and the number of records read, or None if the file's
-    records are not one per line or DuckDB cannot decode it (the caller then stages it as
-    text and coerces that).
+    records are not one per line or do not decode (the caller then stages it as text and
+    coerces that). A file in an encoding DuckDB does not know is read from a UTF-8 copy.
 
     DuckDB's reader types the columns it can (dates, numbers) as :func:`coerce` would.
     A record it cannot type is a reject (with its line); a typed row the cheap screen
@@ -351,8 +354,12 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     on the whole file.
     """
     dialect = csv_dialect(src, read)
-    if dialect.duckdb_encoding is None:
-        return None
+    if dialect.duckdb_encoding is None:  # DuckDB reads a UTF-8 copy (the same lines) instead
+        with tempfile.TemporaryDirectory(prefix="cohort-") as folder:
+            copy = utf8_copy(src, dialect, Path(folder))
+            return None if copy is None else coerce_csv(
+                con, tm, copy, read=replace(read, encoding="utf-8"), raw=raw, typed=typed,
+                errors=errors)
     sql = _Sql()
     if any(c.pseudonymise for c in tm.columns):
         _register_pseudonymiser(con)

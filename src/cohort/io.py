@@ -30,6 +30,7 @@ from cohort.mapping import ReadOptions
 __all__ = [
     "CsvDialect", "SourceFile", "csv_dialect", "csv_scan", "describe_file",
     "detect_format", "drop_staged", "read_header_and_samples", "stage_csv_lines", "stage_raw",
+    "utf8_copy",
 ]
 
 _EXTENSIONS = {
@@ -103,7 +104,7 @@ def detect_format(path: Path, declared: str | None = None) -> str:
 
 
 def describe_file(path: Path, declared_format: str | None = None, *,
-                  input_root: Path | None = None) -> SourceFile:
+                  input_root: Path | None = None, digest: bool = True) -> SourceFile:
     """Check a file and return its format, size and (delimited text) lines; its sha256
     is computed in the background meanwhile (:attr:`SourceFile.sha256` waits for it).
 
@@ -124,7 +125,7 @@ def describe_file(path: Path, declared_format: str | None = None, *,
     if not resolved.is_file():
         raise InputFileError(f"{path}: not a regular file")
     fmt = detect_format(resolved, declared_format)
-    digest = _HASHER.submit(_sha256, resolved)
+    hashed = _HASHER.submit(_sha256, resolved) if digest else None
     before: list[int] = []
     newlines, last = 0, b"\n"
     if fmt == "csv":  # the lines, to check that every line is accounted for, and where they are
@@ -134,7 +135,7 @@ def describe_file(path: Path, declared_format: str | None = None, *,
                 newlines += int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
                 last = block[-1:]
     lines = newlines + (last != b"\n") if fmt == "csv" else None
-    return SourceFile(resolved, fmt, resolved.stat().st_size, lines, tuple(before), digest)
+    return SourceFile(resolved, fmt, resolved.stat().st_size, lines, tuple(before), hashed)
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,20 @@ def _stage_csv_careful(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect:
             lines.append(start)
     _register_records(con, dialect.names, records, lines, problems, target)
     return list(dialect.names)
+
+
+def utf8_copy(src: SourceFile, dialect: CsvDialect, folder: Path) -> SourceFile | None:
+    """A UTF-8 copy of a delimited text file in ``folder``, line for line (so that DuckDB
+    can read a file in an encoding it does not know); None if the file does not decode."""
+    copy = folder / (src.path.stem + ".utf8" + src.path.suffix)
+    try:
+        with src.path.open("r", encoding=dialect.encoding, newline="") as fin, \
+                copy.open("w", encoding="utf-8", newline="") as fout:
+            for chunk in iter(lambda: fin.read(_BLOCK), ""):
+                fout.write(chunk)
+    except UnicodeDecodeError:
+        return None
+    return describe_file(copy, "csv", digest=False)
 
 
 #: beyond this many lines to read again (and 1 in 50 of the file), DuckDB reading the whole

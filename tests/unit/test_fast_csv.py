@@ -22,7 +22,7 @@ import cohort.io
 PARTICIPANTS_MAPPING = """
 site_id = "S1"
 [read]
-encoding = "latin-1"
+encoding = "{encoding}"
 delimiter = ";"
 decimal_comma = true
 date_format = "%d.%m.%Y"
@@ -51,7 +51,7 @@ setting = "setting"
 
 # values of each source column: well-formed ones first, then every kind of trouble
 PARTICIPANTS = {
-    "pid": ["P{i}", "Ø{i}", " P{i} ", "", '"P;{i}"', "p{i}", "\u00a0P{i}"],
+    "pid": ["P{i}", "Ø{i}", " P{i} ", "", '"P;{i}"', "p{i}", "\u00a0P{i}", "É{i}"],
     "sex": ["female", "male", "MALE", " female ", "Female", "", "f", "other"],
     "born": ["1980", "1975", " 1990 ", "1980.0", "1980.5", "", "abc", "32767", "1850", "1e3", "inf"],
     "enrolled": ["01.02.2020", "15.06.2021", "2020-02-01", "2020-02-01 10:00:00", " 01.03.2020 ",
@@ -120,6 +120,7 @@ def _load(tmp_path: Path, name: str, csv: Path, mapping: Path, table: str, monke
 
 @pytest.mark.parametrize(("table", "values", "mapping", "delimiter", "encoding"), [
     ("participants", PARTICIPANTS, PARTICIPANTS_MAPPING, ";", "latin-1"),
+    ("participants", PARTICIPANTS, PARTICIPANTS_MAPPING, ";", "cp1252"),  # read from a UTF-8 copy
     ("treatment_sessions", SESSIONS, SESSIONS_MAPPING, ",", "utf-8"),
 ])
 @pytest.mark.parametrize("block", [None, 257])
@@ -130,8 +131,10 @@ def test_fast_path_gives_what_the_exact_path_gives(tmp_path, monkeypatch, table,
         # two, and rejects in many blocks of kept rows
         monkeypatch.setattr(cohort.io, "_BLOCK", block)
         monkeypatch.setattr(cohort.coerce, "_LINE_BLOCK", 7)
+    if encoding == "cp1252":  # characters Latin-1 does not have
+        values = {**values, "pid": [*values["pid"], "€{i}", "‘{i}’"]}
     spec = tmp_path / "site.toml"
-    spec.write_text(mapping)
+    spec.write_text(mapping.replace("{encoding}", encoding))
     fast_csv = tmp_path / "fast.csv"
     _write(fast_csv, values, delimiter=delimiter, n=600, seed=seed, encoding=encoding)
     exact_csv = tmp_path / "exact.csv"
