@@ -26,16 +26,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.db import quote_ident, quote_literal, scalar, without_lines
-from cohort.io import (
-    SourceFile,
-    csv_dialect,
-    csv_scan,
-    drop_staged,
-    stage_csv_lines,
-    utf8_copy,
-)
+from cohort.db import drop_staged, quote_ident, quote_literal, scalar, without_lines
+from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines, utf8_copy
 from cohort.mapping import ColumnMap, ReadOptions, TableMap
+from cohort.sourcefile import SourceFile
 from cohort.tables import Column, table_columns
 
 __all__ = ["Coerced", "coerce", "coerce_csv", "drop_coerced", "value_column"]

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-__all__ = ["frame", "scalar", "quote_ident", "quote_literal", "without_lines"]
+__all__ = ["drop_staged", "frame", "scalar", "quote_ident", "quote_literal", "without_lines"]
 
 
 def frame(
@@ -43,3 +43,14 @@ def without_lines(con: duckdb.DuckDBPyConnection, lines: str) -> str:
     if scalar(con, f"select count(*) from {lines}"):
         return f" where source_line not in (select source_line from {lines})"
     return ""
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Drop a working relation, view or table, and the table behind a staged view
+    (``{target}_csv``); nothing if there is none."""
+    for statement in (f"drop view if exists {target}", f"drop table if exists {target}",
+                      f"drop table if exists {target}_csv"):
+        try:
+            con.execute(statement)
+        except duckdb.CatalogException:  # the name is the other kind of object
+            pass

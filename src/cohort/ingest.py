@@ -40,17 +40,10 @@ import duckdb
 import polars as pl
 
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
-from cohort.db import quote_ident, quote_literal, scalar, without_lines
+from cohort.db import drop_staged, quote_ident, quote_literal, scalar, without_lines
+from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines
 from cohort.errors import InputFileError, MappingError, UserError
-from cohort.io import (
-    SourceFile,
-    csv_dialect,
-    csv_scan,
-    describe_file,
-    drop_staged,
-    stage_csv_lines,
-    stage_raw,
-)
+from cohort.io import stage_raw
 from cohort.mapping import (
     ColumnMap,
     Mapping,
@@ -60,6 +53,7 @@ from cohort.mapping import (
     identity_mapping,
     load_mapping,
 )
+from cohort.sourcefile import SourceFile, describe_file
 from cohort.tables import table_columns
 
 if TYPE_CHECKING:

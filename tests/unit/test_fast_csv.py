@@ -16,8 +16,9 @@ import pytest
 
 import cohort
 import cohort.coerce
+import cohort.delimited
 import cohort.ingest
-import cohort.io
+import cohort.sourcefile
 
 PARTICIPANTS_MAPPING = """
 site_id = "S1"
@@ -129,7 +130,7 @@ def test_fast_path_gives_what_the_exact_path_gives(tmp_path, monkeypatch, table,
                                                    delimiter, encoding, block, seed):
     if block:  # lines to read again then lie in many blocks of the newline index, some across
         # two, and rejects in many blocks of kept rows
-        monkeypatch.setattr(cohort.io, "_BLOCK", block)
+        monkeypatch.setattr(cohort.sourcefile, "BLOCK", block)
         monkeypatch.setattr(cohort.coerce, "_LINE_BLOCK", 7)
     if encoding == "cp1252":  # characters Latin-1 does not have
         values = {**values, "pid": [*values["pid"], "€{i}", "‘{i}’"]}
@@ -175,7 +176,7 @@ def test_many_lines_to_read_again_are_read_by_duckdb_with_the_same_result(tmp_pa
     csv = tmp_path / "fast.csv"
     _write(csv, SESSIONS, delimiter=",", n=300, seed=3)
     few = _load(tmp_path, "few", csv, spec, "treatment_sessions", monkeypatch)
-    monkeypatch.setattr(cohort.io, "_MANY_LINES", 3)  # every problem line now counts as many
+    monkeypatch.setattr(cohort.delimited, "_MANY_LINES", 3)  # every problem line now counts as many
     many = _load(tmp_path, "many", csv, spec, "treatment_sessions", monkeypatch)
     assert few[3] == many[3] == [True]
     assert few[0].rows_quarantined > 3
