@@ -368,12 +368,8 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
         con.execute(make, sql.used_in(make))
     except duckdb.Error:  # an unterminated quote, say: the careful path reports it by line
         return None
-    try:
-        rejects = [r[0] for r in con.execute(
-            f"select distinct line from {typed}_rejects order by line").fetchall()]
-    finally:
-        con.execute(f"drop table if exists {typed}_rejects")
-        con.execute(f"drop table if exists {typed}_rejects_scan")
+    rejects = [r[0] for r in con.execute(
+        f"select distinct line from {typed}_rejects order by line").fetchall()]
     kept = int(scalar(con, f"select count(*) from {rows}"))
     if kept + len(rejects) + 1 != src.lines:
         con.execute(f"drop table {rows}")
@@ -412,5 +408,5 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
 
 def drop_coerced(con: duckdb.DuckDBPyConnection, typed: str) -> None:
     """Drop the working tables :func:`coerce_csv` and :func:`coerce` made for ``typed``."""
-    for suffix in ("", "_rows", "_gaps", "_again"):
+    for suffix in ("", "_rows", "_rejects", "_rejects_scan", "_gaps", "_again"):
         drop_staged(con, typed + suffix)

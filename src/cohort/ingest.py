@@ -257,7 +257,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
                         fatal_fraction=config.fatal_error_fraction)
     finally:
         drop_coerced(con, typed)
-        for t in (staged, errors, typed, raw):
+        for t in (staged, errors, raw):
             drop_staged(con, t)
 
 
