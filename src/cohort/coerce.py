@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.db import drop_staged, quote_ident, quote_literal, scalar, without_lines
+from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
 from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines, utf8_copy
 from cohort.mapping import ColumnMap, ReadOptions, TableMap
 from cohort.sourcefile import SourceFile
@@ -83,7 +83,7 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
                 return spelled
             # most values are spelled right already: a lookup of the field as it is is cheaper
             raw = quote_ident(cm.source)
-            return f"case when {raw} in ({', '.join(map(quote_literal, col.allowed))}) then {raw} else {spelled} end"
+            return f"case when {raw} in ({', '.join(map(sql_literal, col.allowed))}) then {raw} else {spelled} end"
         return v
     if dtype == pl.Boolean:
         return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import polars as pl
 
-__all__ = ["drop_staged", "frame", "scalar", "quote_ident", "quote_literal", "without_lines"]
+__all__ = ["drop_staged", "frame", "scalar", "quote_ident", "sql_literal", "without_lines"]
 
 
 def frame(
@@ -31,10 +33,26 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_literal(text: str) -> str:
-    """Quote a string as an SQL literal (where DuckDB takes no bound parameter, or where
-    a constant plans better than one)."""
-    return "'" + text.replace("'", "''") + "'"
+def sql_literal(value: Any) -> str:
+    """A SQL literal (numbers, strings, dates, booleans, null): for values DuckDB takes no
+    bound parameter for, or where a constant plans better than one."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f"'{value}'::double"
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"date '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {type(value).__name__} {value!r}")
 
 
 def without_lines(con: duckdb.DuckDBPyConnection, lines: str) -> str:

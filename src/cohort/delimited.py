@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from cohort import sourcefile
-from cohort.db import drop_staged, quote_ident, quote_literal, scalar
+from cohort.db import drop_staged, quote_ident, scalar, sql_literal
 from cohort.errors import InputFileError
 from cohort.mapping import ReadOptions
 from cohort.sourcefile import SourceFile, describe_file
@@ -77,23 +77,23 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
     skipped (for samples).
     """
     types = types or ["VARCHAR"] * len(dialect.names)
-    columns = "{" + ", ".join(f"{quote_literal(f'c{i}')}: {quote_literal(t)}" for i, t in enumerate(types)) + "}"
+    columns = "{" + ", ".join(f"{sql_literal(f'c{i}')}: {sql_literal(t)}" for i, t in enumerate(types)) + "}"
     options = [
-        f"delim = {quote_literal(dialect.delimiter)}", f"quote = {quote_literal(dialect.quote)}",
-        f"escape = {quote_literal(dialect.quote)}", "header = true", "auto_detect = false",
-        f"columns = {columns}", f"encoding = {quote_literal(dialect.duckdb_encoding or 'utf-8')}",
+        f"delim = {sql_literal(dialect.delimiter)}", f"quote = {sql_literal(dialect.quote)}",
+        f"escape = {sql_literal(dialect.quote)}", "header = true", "auto_detect = false",
+        f"columns = {columns}", f"encoding = {sql_literal(dialect.duckdb_encoding or 'utf-8')}",
         "ignore_errors = true" if lenient else "strict_mode = true", "null_padding = false",
         "nullstr = ''",
     ]
     if date_format:
-        options.append(f"dateformat = {quote_literal(date_format)}")
+        options.append(f"dateformat = {sql_literal(date_format)}")
     if decimal_comma:
         options.append("decimal_separator = ','")
     if rejects:
-        options.append(f"store_rejects = true, rejects_table = {quote_literal(rejects)}, "
-                       f"rejects_scan = {quote_literal(rejects + '_scan')}")
+        options.append(f"store_rejects = true, rejects_table = {sql_literal(rejects)}, "
+                       f"rejects_scan = {sql_literal(rejects + '_scan')}")
     renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(dialect.names))
-    return f"select {renames} from read_csv({quote_literal(str(src.path))}, {', '.join(options)})"
+    return f"select {renames} from read_csv({sql_literal(str(src.path))}, {', '.join(options)})"
 
 
 def _check_utf8(path: Path) -> None:

@@ -40,7 +40,7 @@ import duckdb
 import polars as pl
 
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
-from cohort.db import drop_staged, quote_ident, quote_literal, scalar, without_lines
+from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
 from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines
 from cohort.errors import InputFileError, MappingError, UserError
 from cohort.io import stage_raw
@@ -336,7 +336,7 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         pl.col("severity").replace({"fatal": "error"})))
     con.register("_warnings", warnings)
     raw_json = "to_json({" + ", ".join(
-        f"{quote_literal(h)}: r.{quote_ident(h)}" for h in header) + "})"
+        f"{sql_literal(h)}: r.{quote_ident(h)}" for h in header) + "})"
     try:
         bad_lines = int(scalar(
             con, f"select count(*) from (select source_line from {errors} union "

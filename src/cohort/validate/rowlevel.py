@@ -14,40 +14,13 @@ Every query returns ``source_line, participant_id, column_name, value``.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cohort.db import quote_ident, sql_literal
 from cohort.validate.suites import SQL_RULE_TYPE, Rule, SuiteError
 
-__all__ = ["quote_ident", "sql_literal", "failing_rows_sql", "condition_sql"]
-
-
-def quote_ident(name: str) -> str:
-    """Quote one identifier for DuckDB."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_literal(value: Any) -> str:
-    """A SQL literal for a suite value (numbers, strings, dates, booleans, null)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return f"'{value}'::double"
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return f"timestamp '{value.isoformat(sep=' ')}'"
-    if isinstance(value, dt.date):
-        return f"date '{value.isoformat()}'"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no SQL literal for {type(value).__name__} {value!r}")
+__all__ = ["failing_rows_sql", "condition_sql"]
 
 
 def condition_sql(row_condition: Any, execution_engine: Any) -> str | None:

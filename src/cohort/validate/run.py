@@ -11,11 +11,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from cohort.db import quote_ident
 from cohort.errors import UserError
 from cohort.tables import TABLES
 from cohort.validate.config import ValidationConfig
 from cohort.validate.report import FINDINGS_SCHEMA, SUMMARY_SCHEMA, ValidationReport
-from cohort.validate.rowlevel import condition_sql, failing_rows_sql, quote_ident
+from cohort.validate.rowlevel import condition_sql, failing_rows_sql
 from cohort.validate.suites import (
     SQL_RULE_TYPE,
     TABLE_LEVEL_TYPES,
