@@ -24,15 +24,13 @@ What it does, for each instrument (MoCA: 0-30, DSST: 0-133, higher is better):
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import polars as pl
 
 import cohort
 from cohort import longitudinal as lg
-from cohort.report import HtmlReport, redact_counts
+from cohort.report import HtmlReport, analysis_arguments, redact_counts
 
 FORMULA = "score ~ years * cumulative_dose_g + age_at_first_dose + sex"
 RANDOM = "~years"          # random intercept and slope on years, correlated
@@ -44,15 +42,6 @@ RELIABLE_CHANGE = {
     "MoCA": {"reliability": 0.92, "practice_effect": 0.5},   # Nasreddine et al. 2005
     "DSST": {"reliability": 0.85, "practice_effect": 1.5},
 }
-
-
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--db", required=True, type=Path, help="the study database (study.duckdb)")
-    p.add_argument("--out", required=True, type=Path, help="folder for report.html and results.json")
-    p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
-    p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
-    return p.parse_args()
 
 
 def baseline_and_last(visits: pl.DataFrame) -> pl.DataFrame:
@@ -67,7 +56,7 @@ def baseline_and_last(visits: pl.DataFrame) -> pl.DataFrame:
 
 
 def main() -> None:
-    args = parse_args()
+    args = analysis_arguments(__doc__.split("\n")[0])
     redact = {"threshold": args.threshold, "rounding": args.rounding}
 
     with cohort.open(args.db, create=False, read_only=True) as study:

@@ -22,15 +22,13 @@ What it does:
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import polars as pl
 
 import cohort
 from cohort import survival as sv
-from cohort.report import HtmlReport, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
 
 DOSE_BANDS_G = [1.0, 2.0, 5.0]   # cut points of cumulative dose (grams)
 REFERENCE_BAND = "<1 g"
@@ -44,15 +42,6 @@ OUTCOMES = {
 }
 CAUSES = ["ketamine_use_disorder", "death", "withdrawal"]   # competing causes, coded 1, 2, 3
 YEARS = [1.0, 2.0, 3.0, 4.0]
-
-
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--db", required=True, type=Path, help="the study database (study.duckdb)")
-    p.add_argument("--out", required=True, type=Path, help="folder for report.html and results.json")
-    p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
-    p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
-    return p.parse_args()
 
 
 def rates_from_rounded_counts(pt: pl.DataFrame, reference: str | None,
@@ -77,7 +66,7 @@ def rates_from_rounded_counts(pt: pl.DataFrame, reference: str | None,
 
 
 def main() -> None:
-    args = parse_args()
+    args = analysis_arguments(__doc__.split("\n")[0])
     redact = {"threshold": args.threshold, "rounding": args.rounding}
 
     with cohort.open(args.db, create=False, read_only=True) as study:

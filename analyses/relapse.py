@@ -21,16 +21,14 @@ What it does, step by step (each step is a few lines below; copy and adapt freel
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import polars as pl
 
 import cohort
 from cohort import survival as sv
 from cohort.describe import attrition, follow_up_summary, table1
-from cohort.report import HtmlReport, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
 
 # The covariates of both models. treatment(x, reference=...) picks the reference level.
 COVARIATES = [
@@ -45,17 +43,8 @@ COVARIATES = [
 YEARS = [1.0, 2.0, 3.0, 4.0]
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--db", required=True, type=Path, help="the study database (study.duckdb)")
-    p.add_argument("--out", required=True, type=Path, help="folder for report.html and results.json")
-    p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
-    p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
-    return p.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
+    args = analysis_arguments(__doc__.split("\n")[0])
     redact = {"threshold": args.threshold, "rounding": args.rounding}
 
     # -- 1. data --------------------------------------------------------------------------

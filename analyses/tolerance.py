@@ -22,16 +22,14 @@ needs. Two views of it:
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import polars as pl
 
 import cohort
 from cohort import longitudinal as lg
 from cohort import survival as sv
-from cohort.report import HtmlReport, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
 
 ESCALATION = 0.25          # a rise of >= 25% over baseline counts as escalation
 BASELINE_SESSIONS = 3      # baseline dose per kg: the mean of the first 3 sessions
@@ -40,17 +38,8 @@ FORMULA = "dose_mg_per_kg ~ years * route"
 YEARS = [1.0, 2.0, 3.0]    # times at which the proportion escalated is tabulated
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--db", required=True, type=Path, help="the study database (study.duckdb)")
-    p.add_argument("--out", required=True, type=Path, help="folder for report.html and results.json")
-    p.add_argument("--threshold", type=int, default=7, help="counts 1..threshold are redacted")
-    p.add_argument("--rounding", type=int, default=5, help="other counts are rounded to this")
-    return p.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
+    args = analysis_arguments(__doc__.split("\n")[0])
     redact = {"threshold": args.threshold, "rounding": args.rounding}
 
     with cohort.open(args.db, create=False, read_only=True) as study:
