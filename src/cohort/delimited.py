@@ -113,15 +113,16 @@ def _not_utf8(path: Path, line: int, raw: bytes, exc: UnicodeDecodeError) -> Inp
 
 
 def stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDialect,
-               target: str, limit: int | None = None) -> list[str]:
+              target: str, limit: int | None = None) -> list[str]:
     """DuckDB reads the file; if its records do not account for every line (quoted
-    newlines, blank lines, malformed records), the careful path takes over. With
-    ``limit``, the first records only (a sample: malformed records are skipped)."""
+    newlines, blank lines, malformed records), or it cannot decode it, the careful path
+    takes over. With ``limit``, the first records only (a sample: malformed records are
+    skipped)."""
+    if dialect.duckdb_encoding is None:
+        return _stage_csv_careful(con, src, dialect, target, limit)
     scan = csv_scan(src, dialect, lenient=limit is not None)
     if limit is not None:
         scan += f" limit {int(limit)}"
-    if dialect.duckdb_encoding is None:
-        return _stage_csv_careful(con, src, dialect, target, limit)
     try:
         con.execute(f"create or replace temp table {target}_csv as {scan}")
         rows = int(scalar(con, f"select count(*) from {target}_csv"))
