@@ -83,11 +83,23 @@ def load(
         "--table", help="Canonical table the files hold. Without it, a site folder is loaded "
         "table by table in dependency order, as its mapping's file patterns say.")] = None,
     db: DbOption = Path("study.duckdb"),
-    site: Annotated[str | None, typer.Option(help="Site id (default: the mapping's).")] = None,
+    site: Annotated[str | None, typer.Option(
+        help="Site id (default: the mapping's; the two must agree).")] = None,
     mapping: Annotated[Path | None, typer.Option(help="The site's mapping spec (TOML).")] = None,
-    replaces: Annotated[int | None, typer.Option(help="Batch this delivery corrects.")] = None,
+    replaces: Annotated[int | None, typer.Option(
+        help="Batch in force (same table and site) this delivery corrects; a rejected "
+        "correction replaces nothing.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Load a file again as a new batch although the same file was loaded "
+        "into the same table with the same mapping before.")] = False,
 ) -> None:
-    """Load site files into the study database (one batch per file)."""
+    """Load site files into the study database (one batch per file).
+
+    Exit codes: 0 every row loaded; 1 some rows quarantined (see `cohort quarantine`);
+    2 a batch rejected whole; 3 a user error, nothing loaded from that file (bad file or
+    mapping, or the same load again: same file, table and mapping as an earlier batch,
+    whatever its status, unless --force).
+    """
     import cohort
     from cohort.mapping import load_mapping
     from cohort.tables import LOAD_ORDER
@@ -99,13 +111,23 @@ def load(
         tables = [t for t in LOAD_ORDER if t in load_mapping(mapping).tables]
     else:
         tables = [table]
+    results = []
     with cohort.open(db) as study, _progress_bar(study) as stage:
-        results = [r for t in tables for r in study.load(
-            [str(f) for f in files], site=site, table=t, mapping=mapping, replaces=replaces,
-            progress=stage)]
+        try:
+            for t in tables:
+                results += study.load([str(f) for f in files], site=site, table=t,
+                                      mapping=mapping, replaces=replaces, force=force,
+                                      progress=stage)
+        finally:  # what was loaded before an error is shown too
+            worst = _print_results(results)
+    raise typer.Exit(worst)
+
+
+def _print_results(results: list[Any]) -> int:
+    """Print one line per batch; return the load's exit code."""
     worst = EXIT_OK
     for r in results:
-        colour = {"loaded": "green", "skipped": "yellow", "rejected": "red"}[r.status]
+        colour = {"loaded": "green", "rejected": "red"}[r.status]
         console.print(f"[{colour}]{r.status}[/] {r.file} -> {r.table} batch {r.batch_id}: "
                       f"read {r.rows_read}, loaded {r.rows_loaded}, quarantined "
                       f"{r.rows_quarantined}, warnings {r.rows_warned}. {r.message}",
@@ -114,7 +136,7 @@ def load(
             worst = EXIT_FATAL
         elif r.rows_quarantined and worst == EXIT_OK:
             worst = EXIT_ROWS_QUARANTINED
-    raise typer.Exit(worst)
+    return worst
 
 
 @contextlib.contextmanager
@@ -223,14 +245,25 @@ def quarantine(
 @app.command()
 @user_errors
 def rollback(batch: Annotated[int, typer.Argument(help="Batch to take out of force.")],
-             db: DbOption = Path("study.duckdb")) -> None:
-    """Undo a batch: its rows leave the tables in force but stay in the history."""
+             db: DbOption = Path("study.duckdb"),
+             force: Annotated[bool, typer.Option(
+                 "--force", help="Roll back participants although rows in force of other "
+                 "tables are left without them.")] = False) -> None:
+    """Undo a batch: its rows leave the tables in force but stay in the history.
+
+    Rolling back a correction puts the batch it replaced back in force. Rolling back
+    participants whose rows in other tables are still in force (and no other batch in
+    force holds them) is refused, exit 3, naming the counts per table, unless --force.
+    """
     import cohort
-    from cohort.ingest import rollback_batch
 
     with cohort.open(db, create=False) as study:
-        rollback_batch(study, batch)
-    console.print(f"batch {batch} rolled back")
+        result = study.rollback(batch, force=force)
+    if result.orphans:
+        err_console.print("[bold yellow]warning:[/] rows in force left without their "
+                          f"participants: {', '.join(f'{t} {n}' for t, n in result.orphans.items())}",
+                          highlight=False, soft_wrap=True)
+    console.print(result.message, highlight=False)
 
 
 @app.command()

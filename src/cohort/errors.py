@@ -16,6 +16,8 @@ __all__ = [
     "ValidationFailed",
     "ModelSpecError",
     "DatabaseLockedError",
+    "AlreadyLoadedError",
+    "OrphanRowsError",
     "ConvergenceWarning",
     "EXIT_OK",
     "EXIT_ROWS_QUARANTINED",
@@ -53,6 +55,16 @@ class InputFileError(UserError):
 
 class DatabaseLockedError(UserError):
     """Another process holds the study database."""
+
+
+class AlreadyLoadedError(UserError):
+    """The same load again: the same file (sha256) into the same table with the same mapping
+    as a batch loaded, superseded or rolled back before (``--force`` loads it anew)."""
+
+
+class OrphanRowsError(UserError):
+    """A rollback would leave rows of other tables without their participants
+    (``--force`` rolls back anyway)."""
 
 
 class ValidationFailed(UserError):

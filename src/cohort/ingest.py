@@ -3,7 +3,7 @@
 The flow of one file (one *batch*):
 
 1. the file is checked (format, size, lines; its sha256 is computed meanwhile) and
-   skipped if that exact file is already loaded into the same table;
+   refused if it is the same load as a batch before (see *Batches* below);
 2. its header (and, for identifiers, a sample of its values) is checked against the
    site's mapping; a column that looks like a direct identifier is refused;
 3. every value is coerced (:mod:`cohort.coerce`): a value that cannot be read, a
@@ -24,15 +24,32 @@ The flow of one file (one *batch*):
 ``rows_read = rows_loaded + rows_quarantined`` holds for every batch; a
 rejected batch counts all its rows as quarantined (its failing rows, with
 their reasons, are in ``quarantine``).
+
+Batches
+-------
+- A batch is one site's delivery of one table: ``--site`` and the mapping's ``site_id``
+  must agree, and the rows' ``site_id`` (participants) is the upload's.
+- The same load again (the same file by sha256, into the same table, with the same
+  mapping: the parts of it that apply to that table, compared as parsed TOML) as a batch
+  loaded, superseded or rolled back before is refused (:class:`AlreadyLoadedError`)
+  unless ``force``; the same file for another table or with another mapping is a new
+  batch. A rejected batch does not count: its file can be loaded again.
+- ``replaces`` takes a batch in force of the same table and site; it is superseded in
+  the load's transaction, and only if the correction is not rejected.
+- Rolling back a correction puts the batch it replaced back in force. A rollback that
+  would leave rows in force of other tables without their participants is refused
+  (:class:`OrphanRowsError`, naming the counts per table) unless ``force``.
 """
 
 from __future__ import annotations
 
 import getpass
 import glob as globlib
+import json
 import os
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +59,13 @@ import polars as pl
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
 from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
 from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines
-from cohort.errors import InputFileError, MappingError, UserError
+from cohort.errors import (
+    AlreadyLoadedError,
+    InputFileError,
+    MappingError,
+    OrphanRowsError,
+    UserError,
+)
 from cohort.io import stage_raw
 from cohort.mapping import (
     ColumnMap,
@@ -60,7 +83,8 @@ if TYPE_CHECKING:
     from cohort.study import Study
     from cohort.validate import ValidationReport
 
-__all__ = ["LoadResult", "load_files", "validate_loaded", "rollback_batch", "expand_paths"]
+__all__ = ["LoadResult", "RollbackResult", "load_files", "validate_loaded", "rollback_batch",
+           "expand_paths"]
 
 #: records of a delimited text file read as text for the header and identifier checks
 _SAMPLE_ROWS = 10_000
@@ -76,7 +100,7 @@ class LoadResult:
 
     file: str
     table: str
-    status: str  # loaded | rejected | skipped
+    status: str  # loaded | rejected
     batch_id: int | None
     rows_read: int = 0
     rows_loaded: int = 0
@@ -128,6 +152,7 @@ def load_files(
     replaces: int | None = None,
     loaded_by: str | None = None,
     validate: bool = True,
+    force: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[LoadResult]:
     """Load one or more site files into ``table``; one batch per file.
@@ -140,22 +165,33 @@ def load_files(
         Files, folders or globs. A folder with a mapping that names a file
         pattern for ``table`` loads the matching files only.
     site
-        The site id; defaults to the mapping's ``site_id``.
+        The site id; defaults to the mapping's ``site_id`` (they must agree), or
+        with ``replaces`` to the site of the batch replaced.
     table
         The canonical table the files hold.
     mapping
         The site's mapping spec (TOML path). Without one the file must carry
         the canonical column names.
     replaces
-        A batch this delivery corrects: that batch is marked ``superseded``
-        (its rows stay in the history), in the same transaction.
+        A batch in force of the same table and site that this delivery corrects:
+        it is marked ``superseded`` (its rows stay in the history) in the same
+        transaction, unless the correction is rejected.
     loaded_by
         Who loads (default: the OS user).
     validate
         Run the study's validation suites on the batch (default). Without,
         only coercion (types, required values, allowed values) guards the load.
+    force
+        Load a file again as a new batch even if it is the same load (file, table
+        and mapping) as a batch before.
     progress
         Called with a short message as each file moves from stage to stage.
+
+    Raises
+    ------
+    AlreadyLoadedError
+        A file is the same load as a batch loaded, superseded or rolled back before
+        (or as another file of this call); nothing is loaded.
     """
     try:
         table_columns(table)
@@ -166,13 +202,101 @@ def load_files(
     files = expand_paths(paths, pattern=tm.file if tm is not None else None)
     if replaces is not None and len(files) != 1:
         raise UserError("--replaces corrects one batch: give exactly one file")
-    site_id = site or (spec.site_id if spec else None)
+    site_id = _declared_site(site, spec)
+    if replaces is not None:
+        site_id = _check_replaces(study.con, replaces, table=table, site_id=site_id)
+    sources = [_describe(study, f, spec) for f in files]
+    if not force:
+        _refuse_same_loads(study.con, sources, table=table, spec=spec)
     who = loaded_by or _user()
     return [
-        _load_one(study, f, table=table, spec=spec, site_id=site_id, replaces=replaces,
+        _load_one(study, f, src, table=table, spec=spec, site_id=site_id, replaces=replaces,
                   loaded_by=who, validate=validate, progress=progress or (lambda _: None))
-        for f in files
+        for f, src in zip(files, sources, strict=True)
     ]
+
+
+def _describe(study: Study, path: Path, spec: Mapping | None) -> SourceFile:
+    declared = spec.format if spec and path.suffix.lower() not in (
+        ".csv", ".xlsx", ".parquet") else None
+    return describe_file(path, declared, input_root=study.input_root)
+
+
+def _declared_site(site: str | None, spec: Mapping | None) -> str | None:
+    """The site of the load: ``--site`` or the mapping's ``site_id``, which must agree."""
+    if site is not None and spec is not None and spec.site_id is not None \
+            and site != spec.site_id:
+        raise MappingError(
+            f"--site {site} and the mapping's site_id {spec.site_id!r} "
+            f"({spec.path or 'the mapping'}) disagree: a batch holds one site's rows. Leave out "
+            "--site, or use the mapping of that site")
+    return site if site is not None else (spec.site_id if spec is not None else None)
+
+
+def _site_phrase(site_id: str | None) -> str:
+    return f"site {site_id}" if site_id else "no site"
+
+
+def _check_replaces(con: duckdb.DuckDBPyConnection, replaces: int, *, table: str,
+                    site_id: str | None) -> str | None:
+    """Refuse a ``replaces`` that is not a batch in force of the same table and site;
+    return the site of the load (the replaced batch's when none is given)."""
+    found = con.execute("select status, table_name, site_id from uploads where batch_id = ?",
+                        [replaces]).fetchall()
+    status = found[0][0] if found else None
+    if status != "loaded":
+        raise UserError(f"--replaces {replaces}: no batch {replaces} in force "
+                        f"(status: {status or 'no such batch'}); see `cohort uploads`")
+    _, old_table, old_site = found[0]
+    site_id = old_site if site_id is None and old_site else site_id
+    if old_table != table or (old_site or None) != (site_id or None):
+        raise UserError(
+            f"--replaces {replaces}: batch {replaces} holds {old_table} of "
+            f"{_site_phrase(old_site)}, this load is {table} of {_site_phrase(site_id)}; a "
+            "correction replaces a batch of the same table and site (see `cohort uploads`)")
+    return site_id
+
+
+def _mapping_key(text: str | None, table: str) -> str | None:
+    """What of a mapping decides a table's rows (site, format, [read], [tables.TABLE]), as
+    canonical JSON: comments, spacing, key order and other tables' sections do not count."""
+    if text is None:
+        return None
+    raw = tomllib.loads(text)
+    used = {key: raw.get(key) for key in ("site_id", "format", "read")}
+    used["table"] = raw.get("tables", {}).get(table)
+    return json.dumps(used, sort_keys=True, default=str)
+
+
+def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], *,
+                       table: str, spec: Mapping | None) -> None:
+    """Raise AlreadyLoadedError naming every file that is the same load as a batch before
+    (loaded, superseded or rolled back; not rejected) or as another file of this call.
+
+    A file's hash is waited for only if a batch or another file has its size."""
+    key = _mapping_key(spec.text if spec is not None else None, table)
+    sizes = [s.size_bytes for s in sources]
+    seen: dict[str, Path] = {}
+    problems: list[str] = []
+    for src in sources:
+        earlier = con.execute(
+            "select batch_id, status, sha256, mapping from uploads where table_name = ? and "
+            "size_bytes = ? and status <> 'rejected' order by batch_id",
+            [table, src.size_bytes]).fetchall()
+        if not earlier and sizes.count(src.size_bytes) == 1:
+            continue
+        same = [(b, st) for b, st, sha, text in earlier
+                if sha == src.sha256 and _mapping_key(text, table) == key]
+        if same:
+            problems.append(f"{src.path} is already loaded into {table} with the same mapping as "
+                            + ", ".join(f"batch {b} (status {st})" for b, st in same))
+        elif src.sha256 in seen:
+            problems.append(f"{src.path} has the same content as {seen[src.sha256]}")
+        seen.setdefault(src.sha256, src.path)
+    if problems:
+        raise AlreadyLoadedError(
+            "; ".join(problems) + "; nothing was loaded. Give --force (Python: force=True) to "
+            "load the same file again as a new batch, or --replaces BATCH with a corrected file")
 
 
 def _user() -> str:
@@ -182,29 +306,12 @@ def _user() -> str:
         return f"uid {os.getuid()}"
 
 
-def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
+def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Mapping | None,
               site_id: str | None, replaces: int | None, loaded_by: str,
               validate: bool, progress: Callable[[str], None]) -> LoadResult:
     from cohort.validate import ValidationConfig, validate_relation
 
     con = study.con
-    src = describe_file(path, spec.format if spec and path.suffix.lower() not in (
-        ".csv", ".xlsx", ".parquet") else None, input_root=study.input_root)
-    # the same content has the same size: only then is the hash (still being computed) needed now
-    loaded = "from uploads where size_bytes = ? and table_name = ? and status = 'loaded'"
-    done = None
-    if scalar(con, f"select count(*) {loaded}", [src.size_bytes, table]):
-        done = scalar(con, f"select min(batch_id) {loaded} and sha256 = ?",
-                      [src.size_bytes, table, src.sha256])
-    if done is not None:
-        return LoadResult(str(path), table, "skipped", int(done),
-                          message=f"already loaded as batch {done}: nothing to do")
-    if replaces is not None:
-        status = scalar(con, "select status from uploads where batch_id = ?", [replaces])
-        if status != "loaded":
-            raise UserError(f"--replaces {replaces}: no batch {replaces} in force "
-                            f"(status: {status or 'no such batch'}); see `cohort uploads`")
-
     batch = _next_batch_id(con)
     # working tables are temporary (in memory, spilling to disk; never in the study file);
     # only the batch to validate is visible to Great Expectations, in the staging schema
@@ -234,6 +341,7 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
             errors=errors)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
+        site_id = _rows_site(con, good, site_id, file=path, table=table)
         rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})", good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
@@ -259,6 +367,34 @@ def _load_one(study: Study, path: Path, *, table: str, spec: Mapping | None,
         drop_coerced(con, typed)
         for t in (staged, errors, raw):
             drop_staged(con, t)
+
+
+def _rows_site(con: duckdb.DuckDBPyConnection, rows: Coerced, site_id: str | None, *,
+               file: Path, table: str) -> str | None:
+    """The site of a batch whose rows carry ``site_id``: the one declared (every row must
+    hold it), else the one site the rows hold; a table without the column keeps ``site_id``."""
+    if not any(c.name == "site_id" for c in table_columns(table)):
+        return site_id
+    sites = con.execute(
+        f"select site_id, count(*), min(source_line) from ({rows.sql}) group by site_id "
+        "order by 3", rows.params).fetchall()
+    if site_id is None and len(sites) <= 1:
+        return sites[0][0] if sites else None
+    other = [(s, n, line) for s, n, line in sites if s != site_id]
+    if site_id is None:
+        raise InputFileError(
+            f"{file}: column site_id holds {len(sites)} sites ("
+            + ", ".join(f"{s!r} from line {line}" for s, _, line in sites[:5])
+            + "); a batch holds one site's rows: split the file by site and load each part "
+              "with its --site or mapping")
+    if other:
+        value, n, line = other[0]
+        raise InputFileError(
+            f"{file}: line {line}, column site_id: {value!r} is not the site of this load "
+            f"({site_id!r}, from --site or the mapping); {sum(o[1] for o in other)} rows hold "
+            "another site. A batch holds one site's rows: fix the file, or load it as that "
+            "site's delivery")
+    return site_id
 
 
 def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, *,
@@ -350,6 +486,9 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         loaded = rows_read - quarantined
         message = "; ".join(fatal) if fatal else (
             f"{loaded} rows loaded, {quarantined} quarantined" if quarantined else f"{loaded} rows loaded")
+        if replaces is not None:
+            message += (f"; batch {replaces} stays in force" if fatal
+                        else f"; replaces batch {replaces} (now superseded)")
         cols = [c.name for c in table_columns(table)]
         collist = ", ".join(quote_ident(c) for c in cols)
         con.execute("begin transaction")
@@ -367,9 +506,9 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
                 if inserted != loaded:  # never a lost (or doubled) row, whatever the cause
                     raise RuntimeError(f"{src.path}: {inserted} rows would be written, not the "
                                        f"{loaded} counted; nothing was loaded (a bug: please report it)")
-            if replaces is not None:
+            if replaces is not None and not fatal:  # a rejected correction replaces nothing
                 con.execute("update uploads set status = 'superseded', ended_at = current_timestamp "
-                            "where batch_id = ?", [replaces])
+                            "where batch_id = ? and status = 'loaded'", [replaces])
             con.execute(  # after the rows: the file's hash may still be being computed
                 "insert into uploads (batch_id, table_name, site_id, file_name, file_path, sha256, "
                 "size_bytes, mapping, rows_read, rows_loaded, rows_quarantined, rows_warned, "
@@ -401,14 +540,97 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
                       warnings.height, message, report)
 
 
-def rollback_batch(study: Study, batch: int) -> None:
-    """Take a batch out of force; its rows stay in the history (status ``rolled_back``)."""
-    status = scalar(study.con, "select status from uploads where batch_id = ?", [batch])
+@dataclass(frozen=True)
+class RollbackResult:
+    """What a rollback did: the batch out of force, the one back in force (the batch a
+    rolled-back correction replaced), and rows in force left without their participants."""
+
+    batch_id: int
+    table: str
+    restored: int | None = None
+    orphans: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        text = f"batch {self.batch_id} ({self.table}) rolled back"
+        if self.restored is not None:
+            text += f"; batch {self.restored}, which it replaced, is in force again"
+        if self.orphans:
+            text += "; rows in force left without their participants: " + _orphan_counts(
+                self.orphans)
+        return text
+
+
+def _orphan_counts(orphans: dict[str, int]) -> str:
+    return ", ".join(f"{table} {n}" for table, n in orphans.items())
+
+
+def _orphans_of(con: duckdb.DuckDBPyConnection, batch: int, restored: int | None) -> dict[str, int]:
+    """Rows in force of the other tables whose participant is in ``batch`` and in no other
+    participants batch that stays in force (or comes back: ``restored``)."""
+    from cohort.tables import TABLES
+
+    counts = {}
+    for name in TABLES:
+        if name == "participants":
+            continue
+        n = int(scalar(con, f"""
+            select count(*) from main.{quote_ident(name)}
+            where participant_id in (
+                select participant_id from store.participants where batch_id = $batch)
+              and participant_id not in (
+                select p.participant_id from store.participants p join uploads u using (batch_id)
+                where (u.status = 'loaded' and u.batch_id <> $batch) or u.batch_id = $restored)""",
+                       {"batch": batch, "restored": restored}))
+        if n:
+            counts[name] = n
+    return counts
+
+
+def rollback_batch(study: Study, batch: int, *, force: bool = False) -> RollbackResult:
+    """Take a batch out of force; its rows stay in the history (status ``rolled_back``).
+
+    The batch a rolled-back correction replaced is put back in force (status ``loaded``,
+    ``ended_at`` cleared). A rollback of participants that would leave rows in force of other
+    tables without their participants is refused, naming the counts per table, unless
+    ``force``: then it goes ahead and the result names them.
+
+    Raises
+    ------
+    UserError
+        The batch does not exist or is not in force.
+    OrphanRowsError
+        Rows of other tables would lose their participants (and ``force`` is not given).
+    """
+    con = study.con
+    found = con.execute("select status, table_name, replaces from uploads where batch_id = ?",
+                        [batch]).fetchall()
+    status = found[0][0] if found else None
     if status != "loaded":
         raise UserError(f"batch {batch} is not in force (status: {status or 'no such batch'}); "
                         "see `cohort uploads`")
-    study.con.execute("update uploads set status = 'rolled_back', ended_at = current_timestamp "
-                      "where batch_id = ?", [batch])
+    _, table, replaces = found[0]
+    restored = replaces if replaces is not None and scalar(
+        con, "select status from uploads where batch_id = ?", [replaces]) == "superseded" else None
+    orphans = _orphans_of(con, batch, restored) if table == "participants" else {}
+    if orphans and not force:
+        raise OrphanRowsError(
+            f"rollback {batch}: rows in force of other tables would be left without their "
+            f"participants ({_orphan_counts(orphans)}): no other batch in force holds them; "
+            "nothing was rolled back. Roll back those batches first, or give --force "
+            "(Python: force=True) to roll back anyway")
+    con.execute("begin transaction")
+    try:
+        con.execute("update uploads set status = 'rolled_back', ended_at = current_timestamp "
+                    "where batch_id = ?", [batch])
+        if restored is not None:
+            con.execute("update uploads set status = 'loaded', ended_at = null "
+                        "where batch_id = ?", [restored])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return RollbackResult(batch, table, restored, orphans)
 
 
 def validate_loaded(study: Study, *, table: str | None = None,

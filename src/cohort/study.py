@@ -22,7 +22,7 @@ from cohort.errors import DatabaseLockedError, SchemaError, UserError
 from cohort.resources import resource_dir
 
 if TYPE_CHECKING:
-    from cohort.ingest import LoadResult
+    from cohort.ingest import LoadResult, RollbackResult
     from cohort.validate import ValidationReport
 
 __all__ = ["SCHEMA_VERSION", "Study", "open_study"]
@@ -226,17 +226,25 @@ class Study:
     def as_of(self, table: str, batch: int) -> pl.DataFrame:
         """Rows of ``table`` as they were in force right after ``batch`` was loaded.
 
-        Superseded and rolled-back batches count until the moment they left force,
-        so any past state of the study can be queried again.
+        A batch counts from its load until it was rolled back, and is out of force while a
+        correction of it (``replaces``) that was not rejected counts; a rolled-back correction
+        gives the batch it replaced back. So any past state of the study can be queried again.
         """
         _known_table(table)
         moment = scalar(self.con, "select loaded_at from uploads where batch_id = ?", [batch])
         if moment is None:
             raise UserError(f"no batch {batch}; see `cohort uploads`")
         return frame(self.con, f"""
-            select t.* from store.{quote_ident(table)} t join uploads u using (batch_id)
-            where u.batch_id <= $batch and u.status <> 'rejected'
-              and (u.ended_at is null or u.ended_at > $moment)
+            with batches as (
+                select * from uploads where batch_id <= $batch and status <> 'rejected'),
+            counting as (  -- not rolled back by then
+                select * from batches
+                where not (status = 'rolled_back' and ended_at <= $moment)),
+            in_force as (
+                select batch_id from counting
+                where batch_id not in (
+                    select replaces from counting where replaces is not null))
+            select t.* from store.{quote_ident(table)} t join in_force using (batch_id)
             order by t.batch_id, t.source_line""", {"batch": batch, "moment": moment})
 
     def uploads(self) -> pl.DataFrame:
@@ -262,18 +270,32 @@ class Study:
         replaces: int | None = None,
         loaded_by: str | None = None,
         validate: bool = True,
+        force: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> list[LoadResult]:
         """Load site files into ``table``: stage, coerce, validate, promote.
 
-        See :func:`cohort.ingest.load_files` for the details.
+        The same load again (same file, table and mapping as a batch before) raises
+        :class:`cohort.errors.AlreadyLoadedError` unless ``force``. See
+        :func:`cohort.ingest.load_files` for the details.
         """
         from cohort.ingest import load_files
 
         return load_files(
-            self, paths, site=site, table=table, mapping=mapping,
-            replaces=replaces, loaded_by=loaded_by, validate=validate, progress=progress,
+            self, paths, site=site, table=table, mapping=mapping, replaces=replaces,
+            loaded_by=loaded_by, validate=validate, force=force, progress=progress,
         )
+
+    def rollback(self, batch: int, *, force: bool = False) -> RollbackResult:
+        """Take a batch out of force (its rows stay in the history); a rolled-back correction
+        puts the batch it replaced back in force.
+
+        Raises :class:`cohort.errors.OrphanRowsError` if rows in force of other tables would
+        lose their participants, unless ``force``. See :func:`cohort.ingest.rollback_batch`.
+        """
+        from cohort.ingest import rollback_batch
+
+        return rollback_batch(self, batch, force=force)
 
     def validate(self, *, table: str | None = None,
                  batch: int | None = None) -> dict[str, ValidationReport]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cohort.errors import InputFileError, MappingError
+from cohort.errors import AlreadyLoadedError, InputFileError, MappingError
 
 
 @pytest.fixture
@@ -73,10 +73,10 @@ def test_clean_file_loads_every_row_with_provenance(loaded, corpus):
     assert len(up["sha256"]) == 64 and up["size_bytes"] == (corpus / "assessments_ok.csv").stat().st_size
 
 
-def test_same_file_twice_is_a_no_op(loaded, corpus):
+def test_same_file_twice_is_refused(loaded, corpus):
     first = _load(loaded, corpus, "assessments_ok.csv")
-    again = _load(loaded, corpus, "assessments_ok.csv")
-    assert again.status == "skipped" and f"already loaded as batch {first.batch_id}" in again.message
+    with pytest.raises(AlreadyLoadedError, match=f"batch {first.batch_id} \\(status loaded\\)"):
+        _load(loaded, corpus, "assessments_ok.csv")
     assert loaded.counts()["assessments"] == 3
 
 
@@ -218,8 +218,8 @@ def test_replaces_and_rollback_keep_history(loaded, corpus, tmp_path):
     assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7
     from cohort.ingest import rollback_batch
 
-    rollback_batch(loaded, second.batch_id)
-    assert loaded.counts()["assessments"] == 0
+    rollback_batch(loaded, second.batch_id)  # the batch it corrected is in force again
+    assert loaded.counts()["assessments"] == 3
     assert loaded.query("select count(*) as n from store.assessments")["n"][0] == 7
     # every past state can be asked for again
     assert loaded.as_of("assessments", first.batch_id).height == 3
