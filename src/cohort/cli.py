@@ -260,9 +260,8 @@ def rollback(batch: Annotated[int, typer.Argument(help="Batch to take out of for
     with cohort.open(db, create=False) as study:
         result = study.rollback(batch, force=force)
     if result.orphans:
-        err_console.print("[bold yellow]warning:[/] rows in force left without their "
-                          f"participants: {', '.join(f'{t} {n}' for t, n in result.orphans.items())}",
-                          highlight=False, soft_wrap=True)
+        err_console.print(f"[bold yellow]warning:[/] {result.orphans_text}", highlight=False,
+                          soft_wrap=True)
     console.print(result.message, highlight=False)
 
 

@@ -224,6 +224,7 @@ def _describe(study: Study, path: Path, spec: Mapping | None) -> SourceFile:
 
 def _declared_site(site: str | None, spec: Mapping | None) -> str | None:
     """The site of the load: ``--site`` or the mapping's ``site_id``, which must agree."""
+    site = site or None
     if site is not None and spec is not None and spec.site_id is not None \
             and site != spec.site_id:
         raise MappingError(
@@ -551,14 +552,17 @@ class RollbackResult:
     orphans: dict[str, int] = field(default_factory=dict)
 
     @property
+    def orphans_text(self) -> str:
+        """The rows left without their participants, per table ('' if none)."""
+        return ("rows in force left without their participants: " + _orphan_counts(self.orphans)
+                if self.orphans else "")
+
+    @property
     def message(self) -> str:
         text = f"batch {self.batch_id} ({self.table}) rolled back"
         if self.restored is not None:
             text += f"; batch {self.restored}, which it replaced, is in force again"
-        if self.orphans:
-            text += "; rows in force left without their participants: " + _orphan_counts(
-                self.orphans)
-        return text
+        return f"{text}; {self.orphans_text}" if self.orphans else text
 
 
 def _orphan_counts(orphans: dict[str, int]) -> str:

@@ -79,7 +79,7 @@ def test_load_exit_codes_and_messages(tmp_path: Path, corpus: Path) -> None:
              "--db", db)
     assert ok.returncode == 0, ok.stderr + ok.stdout
     again = run("load", str(corpus / "participants.csv"), "--table", "participants", "--db", db)
-    assert again.returncode == 0 and "already loaded as batch 1" in again.stdout
+    assert again.returncode == 3 and "batch 1 (status loaded)" in again.stderr
     bad = run("load", str(corpus / "mixed_dates.csv"), "--table", "assessments", "--db", db)
     assert bad.returncode == 2 and "rejected" in bad.stdout
 

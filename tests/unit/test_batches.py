@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cohort.errors import AlreadyLoadedError, InputFileError, MappingError, OrphanRowsError, UserError
+from cohort.errors import (
+    AlreadyLoadedError,
+    InputFileError,
+    MappingError,
+    OrphanRowsError,
+    UserError,
+)
 
 PARTICIPANTS = ("participant_id,site_id,sex,birth_year,enrolled_on,diagnosis\n"
                 "P1,S1,female,1980,2020-01-10,TRD\nP2,S1,male,1975,2020-02-01,MDD\n"
