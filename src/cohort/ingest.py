@@ -277,6 +277,7 @@ def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]
     A file's hash is waited for only if a batch or another file has its size."""
     key = _mapping_key(spec.text if spec is not None else None, table)
     sizes = [s.size_bytes for s in sources]
+    how = "with the same mapping" if spec is not None else "without a mapping"
     seen: dict[str, Path] = {}
     problems: list[str] = []
     for src in sources:
@@ -289,7 +290,7 @@ def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]
         same = [(b, st) for b, st, sha, text in earlier
                 if sha == src.sha256 and _mapping_key(text, table) == key]
         if same:
-            problems.append(f"{src.path} is already loaded into {table} with the same mapping as "
+            problems.append(f"{src.path} is already loaded into {table} {how} as "
                             + ", ".join(f"batch {b} (status {st})" for b, st in same))
         elif src.sha256 in seen:
             problems.append(f"{src.path} has the same content as {seen[src.sha256]}")
