@@ -5,8 +5,9 @@ Run it on a study database (for example the demo's):
     python analyses/cognition.py --db out/demo/study.duckdb --out out/analyses/cognition
 
 It writes, into --out, report.html (self-contained, plots embedded) and results.json.
-Counts pass disclosure control (1-7 redacted, others rounded to 5); model estimates
-are kept as fitted.
+Counts pass disclosure control (cohort.report.disclosure: 1-7 redacted, others rounded
+to 5, percentages from the released counts); model estimates are kept as fitted.
+--no-disclosure-control turns the rules off and stamps every output NOT FOR RELEASE.
 
 What it does, for each instrument (MoCA: 0-30, DSST: 0-133, higher is better):
   1. derive the repeated measures in long format (sql/derive/trajectories.sql): score,
@@ -24,13 +25,11 @@ What it does, for each instrument (MoCA: 0-30, DSST: 0-133, higher is better):
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 import cohort
 from cohort import longitudinal as lg
-from cohort.report import HtmlReport, analysis_arguments, redact_counts
+from cohort.report import HtmlReport, analysis_arguments
 
 FORMULA = "score ~ years * cumulative_dose_g + age_at_first_dose + sex"
 RANDOM = "~years"          # random intercept and slope on years, correlated
@@ -57,17 +56,16 @@ def baseline_and_last(visits: pl.DataFrame) -> pl.DataFrame:
 
 def main() -> None:
     args = analysis_arguments(__doc__.split("\n")[0])
-    redact = {"threshold": args.threshold, "rounding": args.rounding}
+    release = args.disclosure
 
     with cohort.open(args.db, create=False, read_only=True) as study:
         visits = study.derive("trajectories", instruments=list(RELIABLE_CHANGE))
 
-    r = HtmlReport("Cognition over years of ketamine therapy")
+    r = HtmlReport("Cognition over years of ketamine therapy",
+                   not_for_release=not release.enabled)
     r.text(f"Study: {args.db}. Linear mixed model per instrument: {FORMULA}, random "
-           f"intercept and slope on years by participant (REML). Counts from 1 to "
-           f"{args.threshold} are suppressed and other counts rounded to {args.rounding}.",
-           note=True)
-    results: dict = {"analysis": "cognition", "database": str(args.db), "disclosure": redact,
+           f"intercept and slope on years by participant (REML). {release.note()}", note=True)
+    results: dict = {"analysis": "cognition", "database": str(args.db),
                      "formula": FORMULA, "random": RANDOM, "instruments": {}}
 
     for instrument, rc in RELIABLE_CHANGE.items():
@@ -80,11 +78,11 @@ def main() -> None:
 
         # -- the data ---------------------------------------------------------------------
         per_person = d.group_by("participant_id").agg(visits=pl.len(), years=pl.col("years").max())
-        data_summary = redact_counts(pl.DataFrame({
+        data_summary = release.counts(pl.DataFrame({
             "participants": [per_person.height], "assessments": [d.height],
             "median_visits": [float(per_person["visits"].median())],
             "median_years_followed": [float(per_person["years"].median())],
-        }), ["participants", "assessments"], **redact)
+        }), ["participants", "assessments"])
 
         # -- the mixed model ----------------------------------------------------------------
         model = lg.lmm(d, FORMULA, groups="participant_id", random=RANDOM, reml=True)
@@ -96,7 +94,8 @@ def main() -> None:
                                  practice_effect=rc["practice_effect"], method="chelune")
         change = (rci.group_by("change").agg(n=pl.len()).sort("change")
                   .with_columns(pl.col("n").cast(pl.Int64)))
-        change = redact_counts(change, ["n"], **redact).with_columns(
+        # percentages of the released counts over their released total
+        change = release.counts(change, ["n"]).with_columns(
             percent=100.0 * pl.col("n") / pl.col("n").sum())
 
         r.heading(f"{instrument}")
@@ -104,7 +103,8 @@ def main() -> None:
         r.table(model.summary)
         r.table(model.variance_components)
         note = "" if model.converged and not model.singular else " (see warnings)"
-        r.text(f"{model.nobs} assessments of {model.ngroups} participants; engine "
+        r.text(f"{release.count(model.nobs) or 'A few'} assessments of "
+               f"{release.count(model.ngroups) or 'a few'} participants; engine "
                f"{model.engine}; converged {model.converged}, singular fit {model.singular}"
                f"{note}. years:cumulative_dose_g is the change in the yearly slope per gram "
                "of cumulative dose.", note=True)
@@ -131,8 +131,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     r.write(args.out / "report.html")
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str),
-                                           encoding="utf-8")
+    release.write_json(results, args.out / "results.json")
     print(f"wrote {args.out / 'report.html'} and {args.out / 'results.json'}")
 
 

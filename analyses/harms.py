@@ -4,9 +4,12 @@ Run it on a study database (for example the demo's):
 
     python analyses/harms.py --db out/demo/study.duckdb --out out/analyses/harms
 
-It writes, into --out, report.html (self-contained, plots embedded) and results.json.
-Counts pass disclosure control (1-7 redacted, others rounded to 5); rates are computed
-from the rounded counts and suppressed with them.
+It writes, into --out, report.html (self-contained, plots embedded), results.json and
+cif_<cause>.csv (the released cumulative-incidence tables the plots are drawn from).
+Counts pass disclosure control (cohort.report.disclosure: 1-7 redacted, others rounded
+to 5); rates are computed from the rounded counts and suppressed with them; curves are
+computed from released counts. --no-disclosure-control turns the rules off and stamps
+every output NOT FOR RELEASE.
 
 What it does:
   1. incidence rates per 1000 person-years by band of cumulative ketamine dose
@@ -22,13 +25,10 @@ What it does:
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 import cohort
-from cohort import survival as sv
-from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments
 
 DOSE_BANDS_G = [1.0, 2.0, 5.0]   # cut points of cumulative dose (grams)
 REFERENCE_BAND = "<1 g"
@@ -42,32 +42,12 @@ OUTCOMES = {
 }
 CAUSES = ["ketamine_use_disorder", "death", "withdrawal"]   # competing causes, coded 1, 2, 3
 YEARS = [1.0, 2.0, 3.0, 4.0]
-
-
-def rates_from_rounded_counts(pt: pl.DataFrame, reference: str | None,
-                              redact: dict) -> pl.DataFrame:
-    """Incidence rates computed from the redacted (rounded) event counts, as OpenSAFELY does:
-    a rate from the raw count times the person-years shown would give the raw count back.
-    A band whose count is redacted shows no rate; no rate ratio is shown when the reference
-    band's count is redacted (the ratio would give it back)."""
-    pt = redact_counts(pt.with_columns(pl.col("events").cast(pl.Int64)), ["events"], **redact)
-    hidden_bands = pt.filter(pl.col("events").is_null())["exposure_band"].to_list()
-    rates = sv.incidence_rate(pt.with_columns(pl.col("events").fill_null(0)), events="events",
-                              person_time="person_years", by="exposure_band", per=1000,
-                              reference=reference)
-    out = rates.summary.rename({"group": "exposure_band"})
-    hidden = pl.col("exposure_band").is_in(hidden_bands)
-    ref_hidden = reference is None or reference in hidden_bands
-    return out.with_columns(
-        [pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
-         for c in ("events", "rate", "conf_low", "conf_high")]
-        + [pl.when(hidden | pl.lit(ref_hidden)).then(None).otherwise(pl.col(c)).alias(c)
-           for c in ("rate_ratio", "rr_conf_low", "rr_conf_high", "p_value")])
+GRID_YEARS = 1 / 12        # released curves are computed on a monthly time grid
 
 
 def main() -> None:
     args = analysis_arguments(__doc__.split("\n")[0])
-    redact = {"threshold": args.threshold, "rounding": args.rounding}
+    release = args.disclosure
 
     with cohort.open(args.db, create=False, read_only=True) as study:
         person_time = {label: study.derive("person_time", dose_bands_g=DOSE_BANDS_G, **o)
@@ -84,7 +64,10 @@ def main() -> None:
         pt = person_time[label].group_by("exposure_band").agg(
             pl.col("events").sum(), pl.col("person_years").sum())
         reference = REFERENCE_BAND if REFERENCE_BAND in pt["exposure_band"].to_list() else None
-        table = rates_from_rounded_counts(pt, reference, redact)
+        # rates from the released counts, as OpenSAFELY does: a rate of the raw count
+        # times the person-years shown would give the raw count back
+        table = release.rates(pt, events="events", person_time="person_years",
+                              by="exposure_band", reference=reference)
         order = {b: i for i, b in enumerate(band_order)}
         table = (table.with_columns(order=pl.col("exposure_band").replace_strict(
                      order, default=len(order)))
@@ -92,19 +75,18 @@ def main() -> None:
         rate_tables[label] = table
 
     # -- 2. competing risks ---------------------------------------------------------------------
-    cause_counts = redact_counts(
-        competing.group_by("cause", "cause_name").agg(n=pl.len()).sort("cause")
-        .with_columns(pl.col("n").cast(pl.Int64)), ["n"], **redact)
+    cause_counts = release.counts(
+        competing.group_by("cause", "cause_name").agg(n=pl.len()).sort("cause"), ["n"])
     cif = {}
     for code, name in enumerate(CAUSES, start=1):
-        cif[name] = sv.cumulative_incidence(competing, time="time_years", event="cause",
-                                            cause=code, by="route")
+        cif[name] = release.cumulative_incidence(competing, time="time_years", event="cause",
+                                                 cause=code, by="route", grid=GRID_YEARS)
 
     # -- report ------------------------------------------------------------------------------
-    r = HtmlReport("Harms of long-term ketamine: incidence by cumulative dose, competing risks")
-    r.text(f"Study: {args.db}. Counts from 1 to {args.threshold} are suppressed and other counts "
-           f"rounded to {args.rounding}; rates based on a suppressed count are not shown.",
-           note=True)
+    r = HtmlReport("Harms of long-term ketamine: incidence by cumulative dose, competing risks",
+                   not_for_release=not release.enabled)
+    r.text(f"Study: {args.db}. {release.note()} Rates based on a suppressed count are not "
+           "shown.", note=True)
     r.heading("Incidence per 1000 person-years by cumulative ketamine dose")
     r.text(f"Rate ratios against '{REFERENCE_BAND}' (exact conditional Poisson test); rates, "
            "CIs and ratios are computed from the rounded counts; each outcome's first event "
@@ -126,30 +108,30 @@ def main() -> None:
         r.text("Gray's test of equal cumulative incidence across routes, per cause code "
                f"(1..{len(CAUSES)} = {', '.join(CAUSES)}):", note=True)
         r.table(gray)
-    r.text("Curves and cumulative incidences are not suppressed: with few events they can "
-           "reveal small counts; check them before release.", note=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     r.write(args.out / "report.html")
+    for name, ci in cif.items():
+        release.write_csv(ci.summary, args.out / f"cif_{name}.csv")
     results = {
         "analysis": "harms",
         "database": str(args.db),
-        "disclosure": redact,
         "dose_bands_g": DOSE_BANDS_G,
         "incidence": {label: t.to_dicts() for label, t in rate_tables.items()},
         "competing_risks": {
             "causes": CAUSES,
             "counts": cause_counts.to_dicts(),
-            "participants": redact_count(competing.height, **redact),
+            "participants": release.count(competing.height),
+            "grid_years": GRID_YEARS,
             "cumulative_incidence": {
                 name: {"at_years": ci.at(YEARS).select("group", "time", "estimate", "conf_low",
                                                        "conf_high").to_dicts(),
-                       "gray_test": None if ci.tests is None else ci.tests.to_dicts()}
+                       "gray_test": None if ci.tests is None else ci.tests.to_dicts(),
+                       "curve": ci.summary.to_dicts()}
                 for name, ci in cif.items()},
         },
     }
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str),
-                                           encoding="utf-8")
+    release.write_json(results, args.out / "results.json")
     print(f"wrote {args.out / 'report.html'} and {args.out / 'results.json'}")
 
 

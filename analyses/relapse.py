@@ -7,8 +7,12 @@ Run it on a study database (for example the demo's):
 It writes, into --out:
     report.html   a self-contained report (tables and plots embedded) for people;
     results.json  the same numbers for machines.
-Counts in both pass disclosure control (1-7 redacted, others rounded to 5) so the
-outputs may leave the study; model estimates are not counts and are kept as fitted.
+    km_relapse.csv  the released Kaplan-Meier table the plot is drawn from.
+Counts in all of them pass disclosure control (cohort.report.disclosure: 1-7 redacted,
+others rounded to 5; curves, percentages and the log-rank table computed from the
+released counts) so the outputs may leave the study; model estimates are not counts and
+are kept as fitted. --no-disclosure-control turns the rules off and stamps every output
+NOT FOR RELEASE.
 
 What it does, step by step (each step is a few lines below; copy and adapt freely):
   1. derive the time to first relapse (sql/derive/time_to_event.sql) and the recurrent
@@ -21,14 +25,12 @@ What it does, step by step (each step is a few lines below; copy and adapt freel
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 import cohort
 from cohort import survival as sv
 from cohort.describe import attrition, follow_up_summary, table1
-from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments
 
 # The covariates of both models. treatment(x, reference=...) picks the reference level.
 COVARIATES = [
@@ -41,11 +43,13 @@ COVARIATES = [
 ]
 # Times (years since the first session) at which survival and numbers at risk are shown.
 YEARS = [1.0, 2.0, 3.0, 4.0]
+# Released curves are computed on this time grid (years): a month.
+GRID_YEARS = 1 / 12
 
 
 def main() -> None:
     args = analysis_arguments(__doc__.split("\n")[0])
-    redact = {"threshold": args.threshold, "rounding": args.rounding}
+    release = args.disclosure
 
     # -- 1. data --------------------------------------------------------------------------
     # read_only: an analysis never changes the study.
@@ -72,24 +76,25 @@ def main() -> None:
          "with follow-up after the first session": analysed},
         reasons={"with a treatment session": "no session recorded",
                  "with follow-up after the first session": "follow-up ended on the first day"},
-    ).redacted(**redact)
+    )
+    flow = release.apply(flow)
     baseline = table1(
         analysed, by="route",
         variables=["age_at_origin", "sex", "diagnosis", "prior_episodes",
                    "concomitant_antidepressant", "baseline_weight_kg", "site_id"],
         nonnormal=["prior_episodes"], test=True,
-    ).redacted(**redact)
-    follow = follow_up_summary(analysed, time="time_years", event="event").redacted(**redact)
+    )
+    baseline = release.apply(baseline)
+    follow = release.apply(follow_up_summary(analysed, time="time_years", event="event"))
 
     # -- 3. Kaplan-Meier by route and log-rank test -------------------------------------------
-    km = sv.kaplan_meier(analysed, time="time_years", event="event", by="route")
+    # the curves are computed from released counts (rounded risk sets and event counts on
+    # a monthly grid, small steps merged): the plot, the tables and the JSON show the same
+    km = release.kaplan_meier(analysed, time="time_years", event="event", by="route",
+                              grid=GRID_YEARS)
     lr = sv.logrank(analysed, time="time_years", event="event", by="route")
-    # numbers at risk as a redacted table (the plot's own at-risk table would show raw counts)
-    at_years = redact_counts(km.at(YEARS).with_columns(pl.col("n_risk").cast(pl.Int64)),
-                             ["n_risk"], **redact)
-    lr_table = redact_counts(
-        lr.summary.with_columns(pl.col("n").cast(pl.Int64), pl.col("observed").round().cast(pl.Int64)),
-        ["n", "observed"], **redact)
+    at_years = release.counts(km.at(YEARS), ["n_risk"])
+    lr_table = release.logrank_table(lr)
 
     # -- 4. Cox model of the first relapse -------------------------------------------------
     formula = " + ".join(COVARIATES)
@@ -103,9 +108,8 @@ def main() -> None:
                 cluster="participant_id")
 
     # -- report ------------------------------------------------------------------------------
-    r = HtmlReport("Relapse after ketamine therapy")
-    r.text(f"Study: {args.db}. Counts from 1 to {args.threshold} are suppressed ([REDACTED] "
-           f"or empty) and other counts rounded to {args.rounding}.", note=True)
+    r = HtmlReport("Relapse after ketamine therapy", not_for_release=not release.enabled)
+    r.text(f"Study: {args.db}. {release.note()}", note=True)
     for w in baseline.warnings + follow.warnings + flow.warnings:
         r.text(f"Note: {w}", note=True)
 
@@ -149,29 +153,29 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     r.write(args.out / "report.html")
+    release.write_csv(km.summary, args.out / "km_relapse.csv")
 
     def model(fit: sv.CoxFit) -> dict:
         n = fit.n_clusters if fit.n_clusters else fit.n
         return {"formula": fit.formula, "converged": fit.converged, "warnings": list(fit.warnings),
-                "participants": redact_count(n, **redact),
-                "events": redact_count(fit.n_events, **redact),
+                "participants": release.count(n),
+                "events": release.count(fit.n_events),
                 "concordance": fit.concordance, "summary": fit.summary.to_dicts()}
 
     results = {
         "analysis": "relapse",
         "database": str(args.db),
-        "disclosure": redact,
         "attrition": flow.to_dict(),
         "table1": baseline.to_dict(),
         "follow_up": follow.to_dict(),
-        "kaplan_meier": {"median": km.median().to_dicts(), "at_years": at_years.to_dicts()},
+        "kaplan_meier": {"grid_years": GRID_YEARS, "median": km.median().to_dicts(),
+                         "at_years": at_years.to_dicts(), "curve": km.summary.to_dicts()},
         "logrank": {"statistic": lr.statistic, "df": lr.df, "p_value": lr.p_value,
                     "groups": lr_table.to_dicts()},
         "cox": {**model(cox), "proportional_hazards": ph.to_dicts()},
         "andersen_gill": model(ag),
     }
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str),
-                                           encoding="utf-8")
+    release.write_json(results, args.out / "results.json")
     print(f"wrote {args.out / 'report.html'} and {args.out / 'results.json'}")
 
 

@@ -4,9 +4,11 @@ Run it on a study database (for example the demo's):
 
     python analyses/tolerance.py --db out/demo/study.duckdb --out out/analyses/tolerance
 
-It writes, into --out, report.html (self-contained, plots embedded) and results.json.
-Counts pass disclosure control (1-7 redacted, others rounded to 5); model estimates
-are kept as fitted.
+It writes, into --out, report.html (self-contained, plots embedded), results.json and
+km_escalation.csv (the released Kaplan-Meier table the plot is drawn from).
+Counts pass disclosure control (cohort.report.disclosure: 1-7 redacted, others rounded
+to 5; the curve is computed from released counts); model estimates are kept as fitted.
+--no-disclosure-control turns the rules off and stamps every output NOT FOR RELEASE.
 
 Tolerance, as the study defines it: a rise of >= 25% in the dose per kg a participant
 needs. Two views of it:
@@ -22,25 +24,24 @@ needs. Two views of it:
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
 import cohort
 from cohort import longitudinal as lg
 from cohort import survival as sv
-from cohort.report import HtmlReport, analysis_arguments, redact_count, redact_counts
+from cohort.report import HtmlReport, analysis_arguments
 
 ESCALATION = 0.25          # a rise of >= 25% over baseline counts as escalation
 BASELINE_SESSIONS = 3      # baseline dose per kg: the mean of the first 3 sessions
 PERIOD_YEARS = 0.25        # the trajectory averages the dose per kg over quarters
 FORMULA = "dose_mg_per_kg ~ years * route"
 YEARS = [1.0, 2.0, 3.0]    # times at which the proportion escalated is tabulated
+GRID_YEARS = 1 / 12        # released curves are computed on a monthly time grid
 
 
 def main() -> None:
     args = analysis_arguments(__doc__.split("\n")[0])
-    redact = {"threshold": args.threshold, "rounding": args.rounding}
+    release = args.disclosure
 
     with cohort.open(args.db, create=False, read_only=True) as study:
         sessions = study.table("treatment_sessions")
@@ -73,7 +74,8 @@ def main() -> None:
     escalation = escalation.join(people.select("participant_id", "route"), on="participant_id",
                                  how="left").with_columns(
         years=pl.col("time") / 365.25, escalated=pl.col("event").cast(pl.Int8))
-    km = sv.kaplan_meier(escalation, time="years", event="escalated", by="route")
+    km = release.kaplan_meier(escalation, time="years", event="escalated", by="route",
+                              grid=GRID_YEARS)
     lr = sv.logrank(escalation, time="years", event="escalated", by="route")
     # proportion escalated by each time = 1 - Kaplan-Meier "survival" (free of escalation)
     at_years = (km.at(YEARS)
@@ -82,19 +84,19 @@ def main() -> None:
                               escalated_low=1 - pl.col("conf_high"),
                               escalated_high=1 - pl.col("conf_low"))
                 .select("group", "time", "n_risk", "escalated", "escalated_low", "escalated_high"))
-    at_years = redact_counts(at_years, ["n_risk"], **redact)
-    counts = redact_counts(
+    at_years = release.counts(at_years, ["n_risk"])
+    counts = release.counts(
         escalation.group_by("route").agg(participants=pl.len(),
                                          escalated=pl.col("escalated").sum().cast(pl.Int64))
         .with_columns(pl.col("participants").cast(pl.Int64)).sort("route"),
-        ["participants", "escalated"], **redact)
+        ["participants", "escalated"])
 
     # -- report ------------------------------------------------------------------------------
-    r = HtmlReport("Tolerance: dose per kg over time and dose escalation")
-    r.text(f"Study: {args.db}. Counts from 1 to {args.threshold} are suppressed and other "
-           f"counts rounded to {args.rounding}.", note=True)
+    r = HtmlReport("Tolerance: dose per kg over time and dose escalation",
+                   not_for_release=not release.enabled)
+    r.text(f"Study: {args.db}. {release.note()}", note=True)
     if no_weight:
-        r.text(f"{redact_count(no_weight, **redact) or 'A few'} session(s) without a weight "
+        r.text(f"{release.count(no_weight) or 'A few'} session(s) without a weight "
                "have no dose per kg and are left out.", note=True)
 
     r.heading("Dose per kg over time")
@@ -121,26 +123,26 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     r.write(args.out / "report.html")
+    release.write_csv(km.summary, args.out / "km_escalation.csv")
     results = {
         "analysis": "tolerance",
         "database": str(args.db),
-        "disclosure": redact,
         "parameters": {"escalation": ESCALATION, "baseline_sessions": BASELINE_SESSIONS,
                        "period_years": PERIOD_YEARS},
-        "sessions_without_weight": redact_count(no_weight, **redact),
+        "sessions_without_weight": release.count(no_weight),
         "dose_trajectory": {"formula": FORMULA, "random": "~years",
                             "summary": model.summary.to_dicts(),
                             "variance_components": model.variance_components.to_dicts(),
                             "converged": model.converged, "singular": model.singular,
                             "warnings": list(model.warnings),
-                            "observations": redact_count(model.nobs, **redact),
-                            "participants": redact_count(model.ngroups, **redact)},
+                            "observations": release.count(model.nobs),
+                            "participants": release.count(model.ngroups)},
         "escalation": {"counts": counts.to_dicts(), "median": km.median().to_dicts(),
-                       "at_years": at_years.to_dicts(),
+                       "at_years": at_years.to_dicts(), "grid_years": GRID_YEARS,
+                       "curve": km.summary.to_dicts(),
                        "logrank": {"statistic": lr.statistic, "df": lr.df, "p_value": lr.p_value}},
     }
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str),
-                                           encoding="utf-8")
+    release.write_json(results, args.out / "results.json")
     print(f"wrote {args.out / 'report.html'} and {args.out / 'results.json'}")
 
 

@@ -67,11 +67,16 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the study, site files and report.")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 2024,
     years: Annotated[float, typer.Option(help="Years of follow-up.")] = 5.0,
+    no_disclosure_control: Annotated[bool, typer.Option(
+        "--no-disclosure-control", help="Show small counts as they are in the report, JSON "
+        "and CSV, and stamp each of them NOT FOR RELEASE.")] = False,
 ) -> None:
     """Simulate a cohort, load its site files, validate, derive, fit and report."""
     from cohort.pipeline import run_demo
+    from cohort.report import Disclosure
 
-    result = run_demo(n_participants=participants, out=out, seed=seed, years=years, console=console)
+    result = run_demo(n_participants=participants, out=out, seed=seed, years=years, console=console,
+                      disclosure=Disclosure(enabled=not no_disclosure_control))
     console.print(result.summary_text())
 
 

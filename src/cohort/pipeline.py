@@ -7,7 +7,6 @@ self-contained HTML report with a JSON of all results beside it.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from rich.console import Console
 
 import cohort
 from cohort.describe import table1
-from cohort.report import HtmlReport, redact_counts
+from cohort.report import Disclosure, HtmlReport
 from cohort.tables import LOAD_ORDER
 
 __all__ = ["DemoResult", "run_demo", "LOAD_ORDER", "COX_TERMS"]
@@ -30,6 +29,10 @@ __all__ = ["DemoResult", "run_demo", "LOAD_ORDER", "COX_TERMS"]
 COX_TERMS = ("age_per_10y", "male", "trd", "route_iv", "prior_episodes",
              "concomitant_antidepressant")
 T = TypeVar("T")
+#: Released curves of the demo are computed on this time grid (years): a month.
+GRID_YEARS = 1 / 12
+#: Count columns of the uploads table.
+LOAD_COUNTS = ("rows_read", "rows_loaded", "rows_quarantined", "rows_warned")
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,15 @@ def _timed(stages: _Stages, name: str, what: str, fn: Callable[[Callable[[str], 
 
 
 def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: int = 2024,
-             years: float = 5.0, console: Console | None = None) -> DemoResult:
+             years: float = 5.0, console: Console | None = None,
+             disclosure: Disclosure | None = None) -> DemoResult:
     """Run the whole pipeline on a simulated cohort; everything lands in ``out``.
+
+    ``report.html``, ``results.json`` and ``km_relapse.csv`` pass ``disclosure``
+    (default: :class:`~cohort.report.Disclosure`, counts 1-7 suppressed, others rounded
+    to 5, curves from released counts); ``Disclosure(enabled=False)`` stamps them NOT FOR
+    RELEASE. ``study.duckdb``, ``sites/`` and ``validation/`` hold row-level data and
+    stay inside the study.
 
     Examples
     --------
@@ -130,6 +140,7 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     from cohort.simulate import simulate
 
     console = console or Console()
+    release = disclosure or Disclosure()
     stages = _Stages(console)
     out = Path(out)
     if out.exists():
@@ -162,8 +173,8 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
         counts = study.counts()
 
     def fit(report: Callable[[str], None]) -> tuple[Any, Any, Any]:
-        km = sv.kaplan_meier(tte.filter(pl.col("time_days") > 0), time="time_years",
-                             event="event", by="route")
+        km = release.kaplan_meier(tte.filter(pl.col("time_days") > 0), time="time_years",
+                                  event="event", by="route", grid=GRID_YEARS)
         cox = sv.cox(_cox_frame(tte), " + ".join(COX_TERMS), time="time_years", event="event")
         lmm = lg.lmm(traj, "score ~ years + cumulative_dose_g", groups="participant_id",
                      random="~years", reml=True)
@@ -189,7 +200,8 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
         report_path, json_path = _write_report(
             out, n_participants=n_participants, seed=seed, loads=loads, counts=counts, km=km,
             cox=cox, cox_table=cox_table, lmm=lmm, lmm_table=lmm_table,
-            reports=reports, tte=tte, truth=truth, stage_seconds=stages.seconds)
+            reports=reports, tte=tte, truth=truth, stage_seconds=stages.seconds,
+            release=release)
     return DemoResult(out=out, database=db_path, report=report_path, results_json=json_path,
                       stage_seconds=dict(stages.seconds), counts=counts, loads=loads,
                       cox=cox_table, lmm=lmm_table)
@@ -198,33 +210,46 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
 def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFrame,
                   counts: dict[str, int], km: Any, cox: Any, cox_table: pl.DataFrame, lmm: Any,
                   lmm_table: pl.DataFrame, reports: dict[str, Any],
-                  tte: pl.DataFrame, truth: Any, stage_seconds: dict[str, float]) -> tuple[Path, Path]:
-    r = HtmlReport("cohort demo: long-term follow-up after ketamine therapy (synthetic)")
+                  tte: pl.DataFrame, truth: Any, stage_seconds: dict[str, float],
+                  release: Disclosure) -> tuple[Path, Path]:
+    (out / "validation" / "NOT_FOR_RELEASE.txt").write_text(
+        "Validation results hold row-level findings (values of quarantined and flagged rows):\n"
+        "they are for the study's data managers and must not leave the study. The released\n"
+        "summary is in ../results.json and ../report.html.\n", encoding="utf-8")
+    r = HtmlReport("cohort demo: long-term follow-up after ketamine therapy (synthetic)",
+                   not_for_release=not release.enabled)
     r.text(f"A simulated cohort of {n_participants} participants (seed {seed}) from three sites, "
-           "loaded from each site's own files, validated, derived in SQL and analysed. Counts "
-           "from 1 to 7 are suppressed and others rounded to 5 in tables meant to leave the study.")
+           "loaded from each site's own files, validated, derived in SQL and analysed. "
+           + release.note())
+    uploads = release.counts(loads.select("site", "table", "status", *LOAD_COUNTS),
+                             list(LOAD_COUNTS))
+    validation = {name: _released_validation(rep, release) for name, rep in reports.items()}
+    released_counts = {k: release.count(v) for k, v in counts.items()}
     r.heading("Uploads")
-    load_counts = ["rows_read", "rows_loaded", "rows_quarantined", "rows_warned"]
-    r.table(redact_counts(loads.select("site", "table", "status", *load_counts), load_counts))
+    r.table(uploads)
     r.heading("Validation of the loaded study")
-    for name, rep in reports.items():
-        r.text(f"{name}: {rep.status}")
-        if rep.summary.height:
-            r.table(rep.summary.drop([c for c in ("examples",) if c in rep.summary.columns]))
+    for name, rep in validation.items():
+        r.text(f"{name}: {rep['status']}")
+        if rep["summary"]:
+            r.table(pl.DataFrame(rep["summary"]))
     r.heading("Participants by route (Table 1)")
     table_one = table1(tte, by="route", variables=["age_at_origin", "sex", "diagnosis",
                                                     "prior_episodes", "concomitant_antidepressant",
                                                     "baseline_weight_kg", "site_id"],
                        categorical=["sex", "diagnosis", "concomitant_antidepressant", "site_id"],
                        nonnormal=["prior_episodes"])
-    r.table(table_one.redacted().summary, max_rows=80)
+    table_one = release.apply(table_one)
+    r.table(table_one.summary, max_rows=80)
     r.heading("Time to first relapse")
-    r.text(f"{tte.height} participants, {int(tte['event'].sum())} first relapses; time from the "
+    r.text(f"{release.count(tte.height) or 'A few'} participants, "
+           f"{release.count(int(tte['event'].sum())) or 'a few'} first relapses; time from the "
            "first session, censored at exit, death or the end of the study.", note=True)
     r.figure(km.plot(at_risk=False),
-             "Kaplan-Meier estimate of relapse-free survival by route, with 95% CIs")
+             "Kaplan-Meier estimate of relapse-free survival by route, with 95% CIs "
+             "(drawn from the released table, km_relapse.csv)")
     r.text("Numbers at risk (suppressed and rounded as above):", note=True)
-    r.table(_at_risk(tte, years=range(6)))
+    at_risk = _at_risk(tte, years=range(6), release=release)
+    r.table(at_risk)
     r.table(km.median())
     r.heading("Cox model of relapse (Efron ties)")
     r.table(cox_table.select("term", "estimate", "std_error", "hazard_ratio", "conf_low",
@@ -241,30 +266,42 @@ def _write_report(out: Path, *, n_participants: int, seed: int, loads: pl.DataFr
     r.heading("Run")
     r.table(pl.DataFrame({"stage": list(stage_seconds), "seconds": list(stage_seconds.values())}))
     report_path = r.write(out / "report.html")
+    release.write_csv(km.summary, out / "km_relapse.csv")
     results = {
-        "n_participants": n_participants, "seed": seed, "counts": counts,
-        "stage_seconds": stage_seconds, "uploads": loads.to_dicts(),
-        "validation": {k: v.to_dict() for k, v in reports.items()},
-        "kaplan_meier": _redacted_km(km.to_dict()), "cox": cox.to_dict(), "lmm": lmm.to_dict(),
+        "n_participants": n_participants, "seed": seed, "counts": released_counts,
+        "stage_seconds": stage_seconds, "uploads": uploads.to_dicts(),
+        "validation": validation, "table1": table_one.to_dict(),
+        "kaplan_meier": {**km.to_dict(), "grid_years": GRID_YEARS,
+                         "at_risk": at_risk.to_dicts()},
+        "cox": _released_model(cox.to_dict(), release, ("n", "n_events", "n_clusters")),
+        "lmm": _released_model(lmm.to_dict(), release, ("nobs", "ngroups")),
         "truth": truth.to_dict() if hasattr(truth, "to_dict") else dict(truth),
     }
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    json_path = release.write_json(results, out / "results.json")
     return report_path, json_path
 
 
-def _at_risk(tte: pl.DataFrame, *, years: range) -> pl.DataFrame:
+def _at_risk(tte: pl.DataFrame, *, years: range, release: Disclosure) -> pl.DataFrame:
     """Participants still followed at each whole year, by route, with disclosure control."""
     at = tte.filter(pl.col("time_days") > 0).group_by("route").agg(
         [(pl.col("time_years") >= y).sum().alias(f"year {y}") for y in years]).sort("route")
-    return redact_counts(at.with_columns(pl.exclude("route").cast(pl.Int64)),
-                         [f"year {y}" for y in years])
+    return release.counts(at, [f"year {y}" for y in years])
 
 
-def _redacted_km(km: dict[str, Any]) -> dict[str, Any]:
-    """The KM result for the JSON, its counts suppressed and rounded like the report's."""
-    counts = ["n_risk", "n_event", "n_censor"]
-    summary = pl.DataFrame(km["summary"])
-    present = [c for c in counts if c in summary.columns]
-    redacted = redact_counts(summary.with_columns(pl.col(present).cast(pl.Int64)), present)
-    return {**km, "summary": redacted.to_dicts(), "disclosure": "counts 1-7 suppressed, others rounded to 5"}
+def _released_model(fit: dict[str, Any], release: Disclosure,
+                    count_keys: tuple[str, ...]) -> dict[str, Any]:
+    """A model's JSON with the counts that come with it (subjects, events) released."""
+    return {**fit, **{k: release.count(fit[k]) for k in count_keys if k in fit}}
+
+
+def _released_validation(rep: Any, release: Disclosure) -> dict[str, Any]:
+    """What leaves the study of a validation report: its status and counts, released.
+
+    Row-level findings (values of rows) and examples stay in validation/ inside the study.
+    """
+    summary = rep.summary.drop([c for c in ("examples",) if c in rep.summary.columns])
+    count_columns = [c for c, dtype in summary.schema.items()
+                     if dtype.is_integer() and c not in ("batch_id",)]
+    return {"table": rep.table, "status": rep.status, "n_rows": release.count(rep.n_rows),
+            "n_findings": release.count(rep.findings.height),
+            "summary": release.counts(summary, count_columns).to_dicts()}

@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from cohort.report.disclosure import NOT_FOR_RELEASE_TEXT
+
 __all__ = ["HtmlReport"]
 
 _CSS = """
@@ -23,6 +25,7 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#eef2f6}td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}img{max-width:100%}figcaption{font-size:.85em;color:#555}
 .note{color:#555;font-size:.9em}
+.not-for-release{background:#b00;color:#fff;font-weight:bold;padding:.6em 1em;font-size:1.2em}
 """
 
 
@@ -49,6 +52,8 @@ class HtmlReport:
 
     title: str
     parts: list[str] = field(default_factory=list)
+    #: True when disclosure control is off: a NOT FOR RELEASE banner tops the page.
+    not_for_release: bool = False
 
     def heading(self, text: str) -> None:
         self.parts.append(f"<h2>{html.escape(text)}</h2>")
@@ -83,9 +88,11 @@ class HtmlReport:
     def render(self) -> str:
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
         body = "\n".join(self.parts)
+        banner = (f"<p class='not-for-release'>{html.escape(NOT_FOR_RELEASE_TEXT)}</p>"
+                  if self.not_for_release else "")
         return (
             f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>"
+            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>{banner}"
             f"<h1>{html.escape(self.title)}</h1><p class='note'>Generated {stamp} by cohort.</p>"
             f"{body}</body></html>"
         )
