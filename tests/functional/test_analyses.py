@@ -51,7 +51,7 @@ def _run(script: str, db: Path, out: Path) -> dict:
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert EXPECTED_KEYS[script] <= set(results)
     assert results["analysis"] == script
-    assert results["disclosure"] == {"threshold": 7, "rounding": 5}
+    assert results["disclosure"] == {"threshold": 7, "rounding": 5, "enabled": True}
     return results
 
 
