@@ -137,9 +137,10 @@ class Disclosure:
         """A count as released: suppressed (None), 0, or rounded."""
         if n is None or (isinstance(n, float) and math.isnan(n)):
             return None
+        whole = int(math.floor(n + 0.5))      # a fractional count (expected) half up
         if not self.enabled:
-            return int(round(n))
-        return redact_count(int(round(n)), threshold=self.threshold, rounding=self.rounding)
+            return whole
+        return redact_count(whole, threshold=self.threshold, rounding=self.rounding)
 
     def counts(self, df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
         """``df`` with its count ``columns`` released by :meth:`count` (Int64).
