@@ -136,9 +136,13 @@ def test_the_scanner_finds_main_s_leaks(tmp_path: Path) -> None:
     (tmp_path / "report.html").write_text(
         "<p>131 participants</p><table><tr><th>group</th><th>n</th><th>percent</th></tr>"
         "<tr><td>iv</td><td>20</td><td>15</td></tr></table>", encoding="utf-8")
+    pl.DataFrame({"group": ["iv"], "n_event": [6]}).write_csv(tmp_path / "curve.csv")
+    pl.DataFrame({"site": ["A"], "rows_warned": [12]}).write_excel(tmp_path / "uploads.xlsx")
     scanner = Scanner(real=real)
     scanner.scan_folder(tmp_path)
     reasons = "\n".join(map(str, scanner.findings))
+    assert "curve.csv: csv row 1.n_event = 6" in reasons
+    assert "uploads.xlsx" in reasons and "rows_warned = 12" in reasons
     assert "1/129" in reasons                          # the KM step
     assert "expected" in reasons                       # O + E
     assert "real small fraction 0.00763" in reasons    # 1/131
