@@ -109,7 +109,7 @@ def main() -> None:
                f"{note}. years:cumulative_dose_g is the change in the yearly slope per gram "
                "of cumulative dose.", note=True)
         for w in model.warnings:
-            r.text(f"Warning: {w}", note=True)
+            r.text(f"Warning: {release.text(w)}", note=True)
         r.figure(lg.spaghetti(model, time="years", n_sample=30),
                  f"{instrument}: observed trajectories of 30 participants with the fitted "
                  "mean and its 95% CI (other covariates at their mean or most frequent value)")
@@ -123,7 +123,7 @@ def main() -> None:
             "lmm": {"summary": model.summary.to_dicts(),
                     "variance_components": model.variance_components.to_dicts(),
                     "converged": model.converged, "singular": model.singular,
-                    "warnings": list(model.warnings), "engine": model.engine,
+                    "warnings": [release.text(w) for w in model.warnings], "engine": model.engine,
                     "loglik": model.loglik, "aic": model.aic, "bic": model.bic},
             "reliable_change": {**rc, "min_years": MIN_YEARS, "method": "chelune",
                                 "summary": change.to_dicts()},

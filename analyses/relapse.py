@@ -157,7 +157,7 @@ def main() -> None:
 
     def model(fit: sv.CoxFit) -> dict:
         n = fit.n_clusters if fit.n_clusters else fit.n
-        return {"formula": fit.formula, "converged": fit.converged, "warnings": list(fit.warnings),
+        return {"formula": fit.formula, "converged": fit.converged, "warnings": [release.text(w) for w in fit.warnings],
                 "participants": release.count(n),
                 "events": release.count(fit.n_events),
                 "concordance": fit.concordance, "summary": fit.summary.to_dicts()}

@@ -106,7 +106,7 @@ def main() -> None:
     r.table(model.summary)
     r.table(model.variance_components)
     for w in model.warnings:
-        r.text(f"Warning: {w}", note=True)
+        r.text(f"Warning: {release.text(w)}", note=True)
     r.figure(lg.spaghetti(model, time="years", n_sample=30),
              "Dose per kg (mg/kg) of 30 participants with the fitted mean trajectory and its 95% "
              "CI (route at its most frequent value)")
@@ -134,7 +134,7 @@ def main() -> None:
                             "summary": model.summary.to_dicts(),
                             "variance_components": model.variance_components.to_dicts(),
                             "converged": model.converged, "singular": model.singular,
-                            "warnings": list(model.warnings),
+                            "warnings": [release.text(w) for w in model.warnings],
                             "observations": release.count(model.nobs),
                             "participants": release.count(model.ngroups)},
         "escalation": {"counts": counts.to_dicts(), "median": km.median().to_dicts(),

@@ -86,6 +86,12 @@ def _redact(n: int | None, threshold: int, rounding: int) -> int | None:
     return redact_count(n, threshold=threshold, rounding=rounding)
 
 
+def _redact_warnings(warnings: tuple[str, ...], threshold: int, rounding: int) -> tuple[str, ...]:
+    from cohort.report.disclosure import redact_text
+
+    return tuple(redact_text(w, threshold=threshold, rounding=rounding) for w in warnings)
+
+
 def _level_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -218,7 +224,8 @@ class Table1:
                for c in ("mean", "sd", "median", "q1", "q3")},
         )
         return replace(self, cells=cells, summary=_render(self, cells, self.tests),
-                       redaction={"threshold": threshold, "rounding": rounding})
+                       redaction={"threshold": threshold, "rounding": rounding},
+                       warnings=_redact_warnings(self.warnings, threshold, rounding))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable plain data: the table, the cells and the tests."""
@@ -640,7 +647,8 @@ class FollowUpSummary:
             percent=pl.when(pl.col("n").is_not_null() & (pl.col("total") > 0))
             .then(100.0 * pl.col("n") / pl.col("total"))).drop("total")
         return replace(self, summary=summary, censoring=censoring,
-                       redaction={"threshold": threshold, "rounding": rounding})
+                       redaction={"threshold": threshold, "rounding": rounding},
+                       warnings=_redact_warnings(self.warnings, threshold, rounding))
 
     def to_dict(self) -> dict[str, Any]:
         return {"estimator": "follow_up_summary", "time": self.time, "unit": self.unit,
@@ -791,7 +799,8 @@ class Attrition:
             .then(100.0 * pl.col("n") / pl.col("n").shift(1)),
         )
         return replace(self, summary=summary, excluded_ids={},
-                       redaction={"threshold": threshold, "rounding": rounding})
+                       redaction={"threshold": threshold, "rounding": rounding},
+                       warnings=_redact_warnings(self.warnings, threshold, rounding))
 
     def to_dict(self) -> dict[str, Any]:
         return {"estimator": "attrition", "id": self.id, "redaction": self.redaction,

@@ -291,7 +291,8 @@ def _at_risk(tte: pl.DataFrame, *, years: range, release: Disclosure) -> pl.Data
 def _released_model(fit: dict[str, Any], release: Disclosure,
                     count_keys: tuple[str, ...]) -> dict[str, Any]:
     """A model's JSON with the counts that come with it (subjects, events) released."""
-    return {**fit, **{k: release.count(fit[k]) for k in count_keys if k in fit}}
+    return {**fit, **{k: release.count(fit[k]) for k in count_keys if k in fit},
+            "warnings": [release.text(w) for w in fit.get("warnings", [])]}
 
 
 def _released_validation(rep: Any, release: Disclosure) -> dict[str, Any]:

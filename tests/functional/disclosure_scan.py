@@ -62,8 +62,9 @@ PERCENTS = frozenset({"percent", "percent_of_start", "percent_of_previous"})
 #: Keys of released counts that are denominators of the proportions of their record.
 DENOMINATORS = frozenset({"n", "participants", "denominator", "total", "n_risk"})
 #: Words that make a number in running text a count.
-_PROSE = re.compile(r"(?<!first )(?<!last )(?<!every )\b(\d+) (participants|assessments|first relapses|relapses|events|"
-                    r"sessions?|rows|people|patients)\b")
+_PROSE = re.compile(r"(?<!first )(?<!last )(?<!every )\b(\d+) (participants?|assessments?|"
+                    r"first relapses|relapses?|events?|sessions?|rows?|row\(s\)|session\(s\)|"
+                    r"people|patients?|observations?|values?|visits?|records?)(?![\w(])")
 _COUNT_PERCENT = re.compile(r"^(\d+) \((\d+(?:\.\d+)?)\)$")
 _TOL = 1e-9
 
@@ -190,8 +191,7 @@ class Scanner:
             parser.feed(path.read_text(encoding="utf-8"))
             for i, rows in enumerate(parser.tables):
                 self._table([_cells(r) for r in rows], name, f"table {i + 1}")
-            for m in _PROSE.finditer(" ".join(parser.text)):
-                self._count(int(m.group(1)), name, f"text '{m.group(0)}'")
+            self._prose(" ".join(parser.text), name, "text")
 
     # -- structure ---------------------------------------------------------------------------
     def _walk(self, value: Any, file: str, where: str) -> None:
@@ -204,6 +204,8 @@ class Scanner:
             if value and all(isinstance(v, dict) for v in value):
                 self._curve(value, file, where)
             for i, v in enumerate(value):
+                if isinstance(v, str):
+                    self._prose(v, file, f"{where}[{i}]")
                 if isinstance(v, dict | list):
                     self._walk(v, file, f"{where}[{i}]")
 
@@ -219,7 +221,10 @@ class Scanner:
             if k in NOT_DATA:
                 continue
             at = f"{where}.{key}"
-            if isinstance(v, bool) or v is None or isinstance(v, dict | list | str):
+            if isinstance(v, str):
+                self._prose(v, file, at)
+                continue
+            if isinstance(v, bool) or v is None or isinstance(v, dict | list):
                 continue
             self.numbers += 1
             if k in PERCENTS or k in PROPORTIONS:
@@ -282,6 +287,11 @@ class Scanner:
                 if s != previous:
                     since = t
                 previous = s
+
+    def _prose(self, text: str, file: str, where: str) -> None:
+        for m in _PROSE.finditer(text):
+            self.numbers += 1
+            self._count(int(m.group(1)), file, f"{where} '{m.group(0)}'")
 
     # -- checks ------------------------------------------------------------------------------
     def _count(self, n: int, file: str, where: str) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["NOT_FOR_RELEASE", "Disclosure", "redact_count", "redact_counts"]
+__all__ = ["NOT_FOR_RELEASE", "Disclosure", "redact_count", "redact_counts", "redact_text"]
 
 #: The stamp on every output written with disclosure control off.
 NOT_FOR_RELEASE = "NOT FOR RELEASE"
@@ -75,6 +76,30 @@ def redact_count(n: int | None, *, threshold: int = 7, rounding: int = 5) -> int
     if 0 < n <= threshold:
         return None
     return _round_to(n, rounding)
+
+
+#: A whole number in running text that counts rows or people (a warning, a note).
+_COUNT_IN_TEXT = re.compile(
+    r"\b(\d+)(?= (?:rows?|participants?|assessments?|events?|sessions?|observations?|values?"
+    r"|visits?|records?|people|patients?|subjects?|groups?|clusters?)(?:\(s\))?\b)")
+
+
+def redact_text(text: str, *, threshold: int = 7, rounding: int = 5) -> str:
+    """``text`` with every count of rows or people in it released by :func:`redact_count`.
+
+    A suppressed count reads "a few"; other numbers (years, doses, codes) are left.
+
+    Examples
+    --------
+    >>> redact_text("3 row(s) with missing 'route' left out; 131 participants, 2 groups")
+    "a few row(s) with missing 'route' left out; 130 participants, a few groups"
+    """
+
+    def released(m: re.Match[str]) -> str:
+        n = redact_count(int(m.group(1)), threshold=threshold, rounding=rounding)
+        return "a few" if n is None else str(n)
+
+    return _COUNT_IN_TEXT.sub(released, text)
 
 
 def _round_to(n: float, rounding: int) -> int:
@@ -156,6 +181,12 @@ class Disclosure:
             pl.col(c).cast(pl.Float64).map_elements(self.count, return_dtype=pl.Int64,
                                                     skip_nulls=True)
             for c in present)
+
+    def text(self, text: str) -> str:
+        """``text`` (a warning, a note) with its counts of rows or people released."""
+        if not self.enabled:
+            return text
+        return redact_text(text, threshold=self.threshold, rounding=self.rounding)
 
     def percent(self, numerator: float | None, denominator: float | None) -> float | None:
         """100 * numerator / denominator of the released counts (None when either is hidden).
