@@ -173,3 +173,15 @@ def test_analysis_arguments_flag() -> None:
     args = analysis_arguments("x", ["--db", "a", "--out", "b", "--threshold", "10",
                                     "--rounding", "10", "--no-disclosure-control"])
     assert args.disclosure == Disclosure(threshold=10, rounding=10, enabled=False)
+
+
+def test_counts_in_warnings_are_released() -> None:
+    from cohort.describe import table1
+    from cohort.report.disclosure import redact_text
+
+    df = pl.DataFrame({"g": ["a"] * 20 + ["b"] * 20 + [None] * 3, "x": [1.0] * 43})
+    t = table1(df, by="g")
+    assert any(w.startswith("3 row(s)") for w in t.warnings)
+    assert any(w.startswith("a few row(s)") for w in t.redacted().warnings)
+    assert redact_text("in 2026, 12 participants on 0.5 mg/kg") == "in 2026, 10 participants on 0.5 mg/kg"
+    assert Disclosure(enabled=False).text("3 rows") == "3 rows"
