@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from cohort.errors import ModelSpecError
+
 __all__ = ["NOT_FOR_RELEASE", "Disclosure", "redact_count", "redact_counts", "redact_text"]
 
 #: The stamp on every output written with disclosure control off.
@@ -357,7 +359,12 @@ class Disclosure:
         parts = [self._group_records(frame.filter(pl.col("_group") == g), g)
                  for g in sorted(frame["_group"].unique().to_list())]
         schema = {"group": pl.String, "time": pl.Float64, "status": pl.Int64}
-        return pl.concat([pl.DataFrame(p, schema=schema, orient="row") for p in parts])
+        records = pl.DataFrame([r for p in parts for r in p], schema=schema, orient="row")
+        if records.height == 0:
+            raise ModelSpecError(
+                f"disclosure: no curve can be released: every group has {self.threshold} or "
+                "fewer participants; combine groups or report without the curve")
+        return records
 
     def _group_records(self, frame: pl.DataFrame, group: str) -> list[tuple[str, float, int]]:
         size = self.count(frame.height) or 0

@@ -185,3 +185,11 @@ def test_counts_in_warnings_are_released() -> None:
     assert any(w.startswith("a few row(s)") for w in t.redacted().warnings)
     assert redact_text("in 2026, 12 participants on 0.5 mg/kg") == "in 2026, 10 participants on 0.5 mg/kg"
     assert Disclosure(enabled=False).text("3 rows") == "3 rows"
+
+
+def test_no_curve_when_every_group_is_too_small() -> None:
+    from cohort.errors import ModelSpecError
+
+    df = pl.DataFrame({"t": [1.0, 2.0, 3.0], "e": [1, 0, 1]})
+    with pytest.raises(ModelSpecError, match="7 or fewer participants"):
+        Disclosure().kaplan_meier(df, time="t", event="e", grid=1.0)
