@@ -12,6 +12,7 @@ __all__ = [
     "UserError",
     "SchemaError",
     "MappingError",
+    "ConfigError",
     "InputFileError",
     "ValidationFailed",
     "ModelSpecError",
@@ -47,6 +48,10 @@ class SchemaError(UserError):
 
 class MappingError(UserError):
     """A site mapping spec does not fit the file or the canonical table."""
+
+
+class ConfigError(UserError):
+    """A study setting (cohort.toml, COHORT_INPUT_ROOT) is not usable as given."""
 
 
 class InputFileError(UserError):

@@ -24,6 +24,8 @@ A canonical column maps to a source column by name, or to a table with
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
 import difflib
 import re
 import tomllib
@@ -31,8 +33,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from cohort.errors import MappingError
 from cohort.tables import TABLES, Column, table_columns
+from cohort.tomlcheck import (
+    At,
+    Key,
+    Names,
+    boolean,
+    check_table,
+    did_you_mean,
+    known_names,
+    one_character,
+    one_of,
+    shown,
+)
+from cohort.tomlcheck import text as nonempty_text
 
 __all__ = [
     "ColumnMap",
@@ -118,89 +135,204 @@ def closest(name: str, candidates: list[str] | tuple[str, ...], n: int = 3) -> s
     return f" (closest: {', '.join(lowered[h] for h in hits)})" if hits else ""
 
 
-def _column_map(table: str, canonical: str, spec: Any, where: str, read: ReadOptions) -> ColumnMap:
-    known = [c.name for c in table_columns(table)]
-    if canonical not in known:
-        raise MappingError(
-            f"{where}: [tables.{table}.columns] names {canonical!r}, which is not a column of "
-            f"{table}{closest(canonical, known)}; columns are: {', '.join(known)}"
-        )
+# -- the schema of a mapping spec ------------------------------------------------------
+
+#: the strptime specifiers DuckDB knows (it applies date_format; a unit test compares)
+DATE_DIRECTIVES = frozenset(
+    "a A b B c d -d f g G h H -H I -I j -j m -m M -M n p S -S T u U V w W x X y -y Y z Z %"
+    .split())
+#: the specifiers of a date format of which one must give the year
+_YEAR_DIRECTIVES = frozenset({"Y", "y", "-y", "G", "c", "x"})
+_DIRECTIVE = re.compile(r"%(-?.?)")
+
+
+def _date_format(value: Any, at: At) -> str:
+    """A strptime format DuckDB knows (``"%d.%m.%Y"``) with a year in it."""
+    if not isinstance(value, str) or not value:
+        at.fail(f'expected a date format in quotes such as "%d.%m.%Y", got {shown(value)}')
+    found = _DIRECTIVE.findall(value)
+    bad = [d for d in found if d not in DATE_DIRECTIVES]
+    if bad:
+        at.fail(f"{shown(value)}: %{bad[0]} is not a date format directive; use %Y (year), "
+                "%m (month), %d (day), %H:%M:%S (time), e.g. \"%d.%m.%Y\"")
+    if not _YEAR_DIRECTIVES & set(found):
+        at.fail(f"{shown(value)}: has no year (%Y or %y); a date needs one")
+    return value
+
+
+def _encoding(value: Any, at: At) -> str:
+    """A text encoding Python knows (``"latin-1"``, ``"cp1252"``), as written, lowercase."""
+    info = None
+    if isinstance(value, str) and value:
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        at.fail(f'expected a text encoding such as "utf-8", "latin-1" or "cp1252", '
+                f"got {shown(value)}")
+    return value.lower()
+
+
+def _delimiter(value: Any, at: At) -> str:
+    if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
+        at.fail(f'expected one character in quotes (";", ",", "\\t", "|"), got {shown(value)}')
+    return value
+
+
+def _constant(value: Any, at: At) -> Any:
+    if isinstance(value, dict | list):
+        at.fail(f"expected one value (text, number, true/false or a date), got {shown(value)}")
+    return value
+
+
+def _recode_value(value: Any, at: At) -> str:
+    if isinstance(value, dict | list) or isinstance(value, dt.time):
+        at.fail(f"expected the canonical value (text, number or true/false), got {shown(value)}")
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _text_list(value: Any, at: At) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        at.fail(f'expected a list of column names, ["a", "b"], got {shown(value)}')
+    return tuple(value)
+
+
+#: the options of a mapped column given as a table, ``sex = { from = "gender", ... }``
+COLUMN_OPTIONS: dict[str, Key | Names] = {
+    "from": Key(nonempty_text, "the source column"),
+    "value": Key(_constant, "a constant instead of a source column"),
+    "recode": Names(Key(_recode_value, "canonical value"), "site code -> canonical value"),
+    "date_format": Key(_date_format, "strptime format of this column's dates"),
+    "unit": Key(one_of(UNITS), "unit of dose_mg: mg (default), g, mg/kg (x weight_kg)"),
+    "thousands": Key(one_character, "thousands separator of this column"),
+    "pseudonymise": Key(boolean, "store a keyed hash under the study secret"),
+}
+
+
+def _column_spec(value: Any, at: At) -> str | dict[str, Any]:
+    if isinstance(value, str):
+        return nonempty_text(value, at)
+    if not isinstance(value, dict):
+        at.fail(f'expected a source column name in quotes or a table {{ from = "..." }}, '
+                f"got {shown(value)}")
+    return check_table(value, COLUMN_OPTIONS, at)
+
+
+#: every key of a mapping spec
+SCHEMA: dict[str, Any] = {
+    "site_id": Key(nonempty_text, "the site's id, set on every row"),
+    "format": Key(one_of(FORMATS), "the files' format (default: from the file)"),
+    "read": {
+        "delimiter": Key(_delimiter, "field separator (default: sniffed)"),
+        "decimal_comma": Key(boolean, "numbers written 1,5"),
+        "encoding": Key(_encoding, "text encoding (default utf-8)"),
+        "date_format": Key(_date_format, "strptime format of dates written as text"),
+        "thousands": Key(one_character, "thousands separator"),
+        "quote": Key(one_character, 'quote character (default ")'),
+    },
+    "tables": Names({
+        "file": Key(nonempty_text, "the file (or glob) of the table"),
+        "sheet": Key(nonempty_text, "the workbook's sheet"),
+        "columns": Names(Key(_column_spec, "canonical column <- source column or options")),
+        "constants": Names(Key(_constant, "canonical column <- a constant")),
+        "drop": {"columns": Key(_text_list, "source columns not loaded")},
+    }, "one per canonical table", known_names(TABLES, "a canonical table")),
+}
+
+
+def _decimal_mark(decimal_comma: bool) -> str:
+    return "," if decimal_comma else "."
+
+
+def _read_options(read: dict[str, Any], at: At) -> ReadOptions:
+    options = ReadOptions(**{k: v for k, v in read.items()})
+    if options.delimiter is not None and options.delimiter == options.quote:
+        at.child("delimiter").fail(f"{shown(options.delimiter)} is also the quote character; "
+                                   "set quote under [read] to another one")
+    if options.thousands is not None and options.thousands == _decimal_mark(options.decimal_comma):
+        at.child("thousands").fail(
+            f"{shown(options.thousands)} is also the decimal mark (decimal_comma = "
+            f"{shown(options.decimal_comma)}); one of them is wrong")
+    return options
+
+
+def _column_map(table: str, canonical: str, spec: str | dict[str, Any], at: At,
+                read: ReadOptions) -> ColumnMap:
+    """One checked column entry (``spec`` has passed :data:`COLUMN_OPTIONS`) as a ColumnMap."""
+    columns = {c.name: c for c in table_columns(table)}
+    if canonical not in columns:
+        at.fail(f"not a column of {table}{did_you_mean(canonical, columns)}")
     if isinstance(spec, str):
         return ColumnMap(canonical, source=spec, date_format=read.date_format,
                          thousands=read.thousands)
-    if not isinstance(spec, dict):
-        raise MappingError(f"{where}: {table}.{canonical} must be a column name or a table")
-    options = {"from", "recode", "date_format", "unit", "thousands", "value", "pseudonymise"}
-    unknown = set(spec) - options
-    if unknown:
-        raise MappingError(
-            f"{where}: {table}.{canonical} has unknown option(s) {sorted(unknown)}; "
-            f"options are {', '.join(sorted(options))}"
-        )
     if ("from" in spec) == ("value" in spec):
-        raise MappingError(f"{where}: {table}.{canonical} needs exactly one of `from` or `value`")
-    unit = spec.get("unit", "mg")
-    if unit not in UNITS:
-        raise MappingError(f"{where}: {table}.{canonical} unit {unit!r} is not one of {UNITS}")
-    recode = spec.get("recode", {})
+        at.fail('needs exactly one of `from` (the source column) or `value` (a constant)')
+    if "unit" in spec and canonical != "dose_mg":
+        at.child("unit").fail("only dose_mg has a unit; remove it")
+    if "date_format" in spec and columns[canonical].dtype != pl.Date:
+        dates = [c for c, col in columns.items() if col.dtype == pl.Date]
+        at.child("date_format").fail(f"{canonical} is not a date column (those of {table}: "
+                                     f"{', '.join(dates)}); remove it")
+    thousands = spec.get("thousands", read.thousands)
+    if "thousands" in spec and thousands == _decimal_mark(read.decimal_comma):
+        at.child("thousands").fail(f"{shown(thousands)} is also the decimal mark; one is wrong")
     return ColumnMap(
         canonical,
         source=spec.get("from"),
         constant=spec.get("value"),
-        recode=tuple((str(k).strip(), str(v).lower() if isinstance(v, bool) else str(v))
-                     for k, v in recode.items()),
+        recode=tuple((code.strip(), target) for code, target in spec.get("recode", {}).items()),
         date_format=spec.get("date_format", read.date_format),
-        unit=unit,
-        thousands=spec.get("thousands", read.thousands),
-        pseudonymise=bool(spec.get("pseudonymise", False)),
+        unit=spec.get("unit", "mg"),
+        thousands=thousands,
+        pseudonymise=spec.get("pseudonymise", False),
     )
 
 
+def _table_map(table: str, spec: dict[str, Any], at: At, read: ReadOptions,
+               site_id: str | None) -> TableMap:
+    columns = [_column_map(table, name, value, at.child("columns").child(name), read)
+               for name, value in spec.get("columns", {}).items()]
+    for name, value in spec.get("constants", {}).items():
+        columns.append(_column_map(table, name, {"value": value},
+                                   at.child("constants").child(name), read))
+    mapped = [c.canonical for c in columns]
+    twice = sorted({c for c in mapped if mapped.count(c) > 1})
+    if twice:
+        at.child("constants").fail(f"{twice[0]} is also under [tables.{table}.columns]; "
+                                   "map it once")
+    if site_id is not None and "site_id" not in mapped and any(
+        c.name == "site_id" for c in table_columns(table)
+    ):
+        columns.append(ColumnMap("site_id", constant=site_id))
+    return TableMap(table=table, columns=tuple(columns), file=spec.get("file"),
+                    sheet=spec.get("sheet"), drop=spec.get("drop", {}).get("columns", ()))
+
+
 def parse_mapping(text: str, *, path: str | None = None) -> Mapping:
-    """Parse mapping TOML text into a :class:`Mapping`."""
+    """Parse mapping TOML text into a :class:`Mapping`, checked against :data:`SCHEMA`.
+
+    An unknown key (with the closest known one), a wrong type or an impossible value is a
+    one-line :class:`MappingError` naming the file, the key path and what is expected.
+
+    >>> parse_mapping('[read]\\ndelimeter = ";"', path="oslo.toml")
+    Traceback (most recent call last):
+    ...
+    cohort.errors.MappingError: oslo.toml: [read] delimeter: unknown key; did you mean delimiter?
+    """
     where = path or "mapping"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{where}: not valid TOML: {exc}") from None
-    fmt = raw.get("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise MappingError(f"{where}: format {fmt!r} is not one of {', '.join(FORMATS)}")
-    r = raw.get("read", {})
-    read = ReadOptions(
-        delimiter=r.get("delimiter"),
-        decimal_comma=bool(r.get("decimal_comma", False)),
-        encoding=str(r.get("encoding", "utf-8")).lower(),
-        date_format=r.get("date_format"),
-        thousands=r.get("thousands"),
-        quote=r.get("quote", '"'),
-    )
-    site_id = raw.get("site_id")
-    tables: dict[str, TableMap] = {}
-    for table, spec in raw.get("tables", {}).items():
-        if table not in TABLES:
-            raise MappingError(
-                f"{where}: [tables.{table}] is not a canonical table{closest(table, list(TABLES))}"
-            )
-        columns = [
-            _column_map(table, name, value, where, read)
-            for name, value in spec.get("columns", {}).items()
-        ]
-        for name, value in spec.get("constants", {}).items():
-            columns.append(_column_map(table, name, {"value": value}, where, read))
-        mapped = {c.canonical for c in columns}
-        if site_id is not None and "site_id" not in mapped and any(
-            c.name == "site_id" for c in table_columns(table)
-        ):
-            columns.append(ColumnMap("site_id", constant=site_id))
-        tables[table] = TableMap(
-            table=table,
-            columns=tuple(columns),
-            file=spec.get("file"),
-            sheet=spec.get("sheet"),
-            drop=tuple(spec.get("drop", {}).get("columns", ())),
-        )
-    return Mapping(site_id=site_id, format=fmt, read=read, tables=tables, text=text, path=path)
+    at = At(where, (), MappingError)
+    spec = check_table(raw, SCHEMA, at)
+    read = _read_options(spec.get("read", {}), at.child("read"))
+    site_id = spec.get("site_id")
+    tables = {table: _table_map(table, table_spec, at.child("tables").child(table), read, site_id)
+              for table, table_spec in spec.get("tables", {}).items()}
+    return Mapping(site_id=site_id, format=spec.get("format"), read=read, tables=tables,
+                   text=text, path=path)
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -210,6 +342,8 @@ def load_mapping(path: str | Path) -> Mapping:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError(f"{p}: cannot read mapping spec: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"{p}: the mapping spec is not UTF-8 text; save it as UTF-8") from None
     return parse_mapping(text, path=str(p))
 
 

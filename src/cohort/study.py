@@ -18,14 +18,15 @@ import duckdb
 import polars as pl
 
 from cohort.db import frame, quote_ident, scalar
-from cohort.errors import DatabaseLockedError, SchemaError, UserError
+from cohort.errors import ConfigError, DatabaseLockedError, SchemaError, UserError
 from cohort.resources import resource_dir
+from cohort.settings import DEFAULT_MEMORY_LIMIT, INPUT_ROOT_VARIABLE, Settings, load_settings
 
 if TYPE_CHECKING:
     from cohort.ingest import LoadResult, RollbackResult
     from cohort.validate import ValidationReport
 
-__all__ = ["SCHEMA_VERSION", "Study", "open_study"]
+__all__ = ["SCHEMA_VERSION", "DEFAULT_MEMORY_LIMIT", "Study", "open_study"]
 
 #: Version of the canonical schema written by this release of cohort.
 SCHEMA_VERSION = 1
@@ -91,33 +92,20 @@ def _known_table(name: str) -> None:
         raise UserError(str(exc.args[0])) from None
 
 
-#: DuckDB memory bound of a study connection unless cohort.toml says otherwise
-DEFAULT_MEMORY_LIMIT = "2GB"
-
-
-def _configure(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _configure(con: duckdb.DuckDBPyConnection, path: Path, settings: Settings) -> None:
     """Bounded memory (spilling to a folder beside the study), no progress printing.
 
-    ``[database] memory_limit`` and ``threads`` in cohort.toml beside the study override
-    the defaults (DEFAULT_MEMORY_LIMIT; DuckDB's own thread count).
+    ``[database] memory_limit`` and ``threads`` of the study's checked ``settings``
+    (cohort.toml) override the defaults (DEFAULT_MEMORY_LIMIT; DuckDB's own thread count).
     """
-    import tomllib
-
-    settings: dict[str, Any] = {}
-    toml = path.parent / "cohort.toml"
-    if toml.is_file():
-        try:
-            settings = tomllib.loads(toml.read_text(encoding="utf-8")).get("database", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{toml}: not valid TOML: {exc}") from None
     try:
-        con.execute("set memory_limit = ?", [str(settings.get("memory_limit", DEFAULT_MEMORY_LIMIT))])
+        con.execute("set memory_limit = ?", [settings.memory_limit])
         con.execute("set temp_directory = ?", [str(path.parent / f".{path.stem}.tmp")])
-        if "threads" in settings:
-            con.execute("set threads = ?", [int(settings["threads"])])
+        if settings.threads is not None:
+            con.execute("set threads = ?", [settings.threads])
     except duckdb.Error as exc:
-        raise UserError(f"{toml}: [database] settings not accepted by DuckDB: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{settings.file}: [database] settings not accepted by DuckDB: "
+                          f"{str(exc).splitlines()[0]}") from None
     con.execute("set enable_progress_bar = false")
 
 
@@ -142,10 +130,20 @@ class Study:
     1
     """
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, *, read_only: bool) -> None:
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, *, read_only: bool,
+                 settings: Settings | None = None) -> None:
         self.path = path
         self.con = con
         self.read_only = read_only
+        self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        """The study's checked settings (cohort.toml beside it): read once, and again only
+        if the file changed since (``[database]`` settings apply when the study is opened)."""
+        if self._settings is None or self._settings.changed:
+            self._settings = load_settings(self.path.parent)
+        return self._settings
 
     @property
     def schema_version(self) -> int:
@@ -154,8 +152,8 @@ class Study:
     # -- study settings beside the database -----------------------------------
     @property
     def settings_file(self) -> Path:
-        """``cohort.toml`` beside the study file: per-study settings (``[validation]``)."""
-        return self.path.parent / "cohort.toml"
+        """``cohort.toml`` beside the study file: the study's settings (:mod:`cohort.settings`)."""
+        return self.settings.file
 
     @property
     def suites_dir(self) -> Path:
@@ -164,27 +162,15 @@ class Study:
 
     @property
     def input_root(self) -> Path | None:
-        """The folder loads must come from: ``[load] input_root`` in cohort.toml (relative
-        to the study folder) or the environment variable COHORT_INPUT_ROOT; None: anywhere."""
-        import tomllib
-
-        root = os.environ.get("COHORT_INPUT_ROOT")
-        if self.settings_file.is_file():
-            try:
-                settings = tomllib.loads(self.settings_file.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise UserError(f"{self.settings_file}: not valid TOML: {exc}") from None
-            root = settings.get("load", {}).get("input_root", root)
-        return None if root is None else (self.path.parent / root)
+        """The folder loads must come from: the administrator's COHORT_INPUT_ROOT, narrowed
+        by ``[load] input_root`` in cohort.toml (relative to the study folder; it must lie
+        inside COHORT_INPUT_ROOT when that is set); None: anywhere."""
+        return self.settings.input_root_in(os.environ.get(INPUT_ROOT_VARIABLE))
 
     def validation_options(self) -> dict[str, Any]:
         """Config and extra suite folders for :func:`cohort.validate.validate_relation`."""
-        from cohort.validate import ValidationConfig
-
-        config = (ValidationConfig.from_toml(self.settings_file) if self.settings_file.is_file()
-                  else ValidationConfig())
         dirs = [self.suites_dir] if self.suites_dir.is_dir() else None
-        return {"config": config, "suites_dirs": dirs}
+        return {"config": self.settings.validation, "suites_dirs": dirs}
 
     # -- context management -------------------------------------------------
     def close(self) -> None:
@@ -351,10 +337,11 @@ def open_study(
                 f"{path}: schema version {version} is not known to this cohort "
                 f"(knows {sorted(_KNOWN_VERSIONS)}); upgrade cohort to open it"
             )
-        _configure(con, path)
+        settings = load_settings(path.parent)
+        _configure(con, path, settings)
         if not read_only:
             _clear_staging(con)
     except BaseException:
         con.close()
         raise
-    return Study(path, con, read_only=read_only)
+    return Study(path, con, read_only=read_only, settings=settings)

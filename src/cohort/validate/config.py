@@ -5,18 +5,76 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cohort.errors import UserError
+from cohort.errors import ConfigError
 from cohort.tables import TABLES
+from cohort.tomlcheck import (
+    At,
+    Key,
+    Names,
+    check_table,
+    did_you_mean,
+    known_names,
+    number,
+    shown,
+    whole_number,
+)
 
-__all__ = ["ValidationConfig", "ConfigError"]
+__all__ = ["ValidationConfig", "ConfigError", "VALIDATION_KEYS"]
 
 
-class ConfigError(UserError):
-    """A validation setting is not usable as given."""
+def _count_range(value: Any, at: At) -> tuple[int | None, int | None]:
+    """``[min, max]``: whole numbers >= 0, -1 for no bound, min <= max."""
+    fits = (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= -1 for v in value))
+    if not fits:
+        at.fail(f"expected [min, max] (whole numbers >= 0, -1 for no bound), got {shown(value)}")
+    low, high = (None if v == -1 else v for v in value)
+    if low is not None and high is not None and low > high:
+        at.fail(f"min {low} is above max {high}")
+    return low, high
+
+
+def _optional_column(name: str, at: At) -> None:
+    table, _, column = name.partition(".")
+    known = {c.name: c for c in TABLES.get(table, ())}
+    if column not in known:
+        optional = [f"{t}.{c.name}" for t, cols in TABLES.items() for c in cols if not c.required]
+        at.fail(f"not 'table.column' of a canonical table{did_you_mean(name, optional)}")
+    if known[column].required:
+        at.fail("a required column (a missing value is already an error); "
+                "only optional columns have a missingness threshold")
+
+
+def _date(value: Any, at: At) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    at.fail(f"expected a date (2026-01-31, quoted or not), got {shown(value)}")
+
+
+_SHARE = number(low=0, high=1)
+
+#: the keys of ``[validation]`` in cohort.toml, one per field of :class:`ValidationConfig`
+VALIDATION_KEYS: dict[str, Key | Names] = {
+    "fatal_error_fraction": Key(_SHARE, "share of failing rows above which a batch is rejected"),
+    "row_count_ranges": Names(Key(_count_range, "[min, max] rows of one batch"),
+                              "expected rows per batch of a canonical table",
+                              known_names(TABLES, "a canonical table")),
+    "site_missingness": Names(Key(_SHARE, "highest share of missing values per site"),
+                              "per optional column ('table.column')", _optional_column),
+    "moca_drop_points": Key(number(low=0), "MoCA drop (points) that is a warning"),
+    "moca_drop_months": Key(whole_number(1), "within this many months"),
+    "dose_ratio": Key(number(above=1), "dose per kg ratio to the previous session"),
+    "today": Key(_date, "the date 'future' is measured from"),
+}
 
 
 @dataclass(frozen=True)
@@ -84,31 +142,26 @@ class ValidationConfig:
             raise ConfigError("moca_drop_points >= 0, moca_drop_months >= 1 and dose_ratio > 1 please")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ValidationConfig:
-        """Build from plain data (e.g. the ``[validation]`` table of a study TOML)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown validation setting(s): {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
-        kwargs = dict(data)
-        if "row_count_ranges" in kwargs:
-            kwargs["row_count_ranges"] = {
-                t: tuple(None if v in (None, -1) else int(v) for v in b)
-                for t, b in kwargs["row_count_ranges"].items()
-            }
-        if isinstance(kwargs.get("today"), str):
-            kwargs["today"] = dt.date.fromisoformat(kwargs["today"])
-        return cls(**kwargs)
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "validation settings",
+                  section: tuple[str, ...] = ()) -> ValidationConfig:
+        """Build from plain data (e.g. the ``[validation]`` table of a study TOML), checked
+        key by key (:data:`VALIDATION_KEYS`): an unknown key, a wrong type or an impossible
+        value is a one-line :class:`ConfigError` naming ``source`` and the key."""
+        at = At(source, section, ConfigError)
+        checked = check_table(dict(data) if isinstance(data, Mapping) else data,
+                              VALIDATION_KEYS, at)
+        return cls(**checked)
 
     @classmethod
     def from_toml(cls, path: str | Path, *, section: str = "validation") -> ValidationConfig:
         """Read the ``[validation]`` table of a TOML file (absent: defaults)."""
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read validation settings: {exc}") from None
-        return cls.from_dict(data.get(section, {}))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read validation settings: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(data.get(section, {}), source=str(path), section=(section,))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -207,7 +207,7 @@ def test_config_from_toml_and_bad_settings(tmp_path):
     assert cfg.row_count_ranges == {"assessments": (1, 1000)}
     with pytest.raises(ConfigError, match="required column"):
         ValidationConfig(site_missingness={"assessments.score": 0.1})
-    with pytest.raises(ConfigError, match="unknown validation setting"):
+    with pytest.raises(ConfigError, match="fatal_fraction: unknown key; did you mean fatal_error_fraction"):
         ValidationConfig.from_dict({"fatal_fraction": 0.1})
 
 
