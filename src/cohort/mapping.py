@@ -20,6 +20,10 @@ A mapping is a TOML file, one per site (see README, "Mapping specs")::
 A canonical column maps to a source column by name, or to a table with
 ``from`` and the options ``recode``, ``date_format``, ``unit`` (``"mg"``,
 ``"g"``, ``"mg/kg"``), ``thousands`` and ``value`` (a constant).
+
+Every key is checked against :data:`SCHEMA` (:mod:`cohort.tomlcheck`): an unknown key, a
+wrong type or an impossible value is one :class:`MappingError` line naming the file, the key
+path and what is expected.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from cohort.errors import MappingError
 from cohort.tables import TABLES, Column, table_columns
 from cohort.tomlcheck import (
     At,
+    Check,
     Key,
     Names,
     boolean,
@@ -174,10 +179,13 @@ def _encoding(value: Any, at: At) -> str:
     return value.lower()
 
 
-def _delimiter(value: Any, at: At) -> str:
-    if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
-        at.fail(f'expected one character in quotes (";", ",", "\\t", "|"), got {shown(value)}')
-    return value
+def _csv_character(examples: str) -> Check:
+    """One character other than a line break (a delimiter, a quote)."""
+    def check(value: Any, at: At) -> str:
+        if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
+            at.fail(f"expected one character in quotes ({examples}), got {shown(value)}")
+        return value
+    return check
 
 
 def _constant(value: Any, at: At) -> Any:
@@ -224,12 +232,12 @@ SCHEMA: dict[str, Any] = {
     "site_id": Key(nonempty_text, "the site's id, set on every row"),
     "format": Key(one_of(FORMATS), "the files' format (default: from the file)"),
     "read": {
-        "delimiter": Key(_delimiter, "field separator (default: sniffed)"),
+        "delimiter": Key(_csv_character('";", ",", "\\t", "|"'), "field separator (default: sniffed)"),
         "decimal_comma": Key(boolean, "numbers written 1,5"),
         "encoding": Key(_encoding, "text encoding (default utf-8)"),
         "date_format": Key(_date_format, "strptime format of dates written as text"),
         "thousands": Key(one_character, "thousands separator"),
-        "quote": Key(one_character, 'quote character (default ")'),
+        "quote": Key(_csv_character("'\"', \"'\""), 'quote character (default ")'),
     },
     "tables": Names({
         "file": Key(nonempty_text, "the file (or glob) of the table"),

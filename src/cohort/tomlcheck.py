@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 from cohort.errors import UserError
 
 __all__ = [
-    "At", "Key", "Names", "check_table", "did_you_mean", "shown",
+    "At", "Check", "Key", "Names", "check_table", "did_you_mean", "shown",
     "boolean", "text", "one_character", "whole_number", "number", "one_of", "known_names",
 ]
 
