@@ -16,9 +16,12 @@ to the same result.
 from __future__ import annotations
 
 import bisect
+import json
+import random
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ import duckdb
 import polars as pl
 
 from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
-from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines, utf8_copy
+from cohort.delimited import CsvDialect, csv_dialect, csv_scan, stage_csv_lines, utf8_copy
 from cohort.mapping import ColumnMap, ReadOptions, TableMap
 from cohort.sourcefile import SourceFile
 from cohort.tables import Column, table_columns
@@ -81,13 +84,17 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
             spelled = f"case lower({v}) {cases} end" if strict else f"coalesce(case lower({v}) {cases} end, {v})"
             if cm.recode or cm.pseudonymise:
                 return spelled
-            # most values are spelled right already: a lookup of the field as it is is cheaper
+            # most values are spelled right already: a lookup of the field as it is is cheaper.
+            # A chain of whens, not `in (...)` nor list_contains: DuckDB plans a long list of
+            # those as a hash (MARK) join, which does not keep the file's order (see coerce_csv)
             raw = quote_ident(cm.source)
-            return f"case when {raw} in ({', '.join(map(sql_literal, col.allowed))}) then {raw} else {spelled} end"
+            same = " ".join(f"when {sql_literal(a)} then {raw}" for a in col.allowed)
+            return f"case {raw} {same} else {spelled} end"
         return v
     if dtype == pl.Boolean:
-        return (f"case when list_contains({sql.bind(_TRUE)}::varchar[], lower({v})) then true "
-                f"when list_contains({sql.bind(_FALSE)}::varchar[], lower({v})) then false end")
+        # whens, not list_contains: DuckDB plans that over a long list as a join (see above)
+        words = [*((w, "true") for w in _TRUE), *((w, "false") for w in _FALSE)]
+        return f"case lower({v}) {' '.join(f'when {sql.bind(w)} then {b}' for w, b in words)} end"
     if dtype == pl.Date:
         # ISO dates (and date-times, as spreadsheets give them) are always understood
         parsed = f"coalesce(try_cast({v} as date), try_cast(try_cast({v} as timestamp) as date))"
@@ -333,6 +340,110 @@ def _native_value(col: Column, source: str) -> str:
     return _smallint(source) if col.dtype == pl.Int16 else source
 
 
+#: the only operators a typed read may be planned with: each keeps the order of the rows it
+#: is given (DuckDB's docs, "Order Preservation": SELECT, WHERE, FROM of one table; not JOIN,
+#: which a long `in (...)` list becomes), so that a row's rank in the table is its record's
+_ORDER_KEEPING = frozenset({"PROJECTION", "FILTER", "READ_CSV"})
+
+
+def _operators(node: dict[str, Any]) -> Iterator[str]:
+    yield node["name"]
+    for child in node.get("children", ()):
+        yield from _operators(child)
+
+
+def _keeps_order(con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any]) -> bool:
+    """Whether DuckDB plans ``query`` with order-keeping operators only (EXPLAIN)."""
+    plan = json.loads(con.execute(f"explain (format json) {query}", params).fetchall()[0][1])
+    return all(op in _ORDER_KEEPING for node in plan for op in _operators(node))
+
+
+@contextmanager
+def _insertion_order_kept(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB's preserve_insertion_order on (its default; a study may not turn it off here)."""
+    before = bool(scalar(con, "select current_setting('preserve_insertion_order')"))
+    con.execute("set preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute(f"set preserve_insertion_order = {str(before).lower()}")
+
+
+#: lines of kept rows read again to confirm that every row is on its line (beside the rejects
+#: and suspects, read again anyway); a read out of order moves whole chunks of rows, so a
+#: sample spread over the file finds it (each sampled line costs a 1 MB block read)
+_LINE_SAMPLE = 64
+
+
+def _spread_lines(lines: int, count: int) -> list[int]:
+    """About ``count`` record lines (2..``lines``) spread over the file, each at a
+    pseudo-random place (the same for the same file length) within its stretch."""
+    records = lines - 1
+    if records <= count:
+        return list(range(2, lines + 1))
+    rng = random.Random(records)
+    step = records / count
+    return sorted({2 + min(records - 1, int(i * step + rng.random() * step)) for i in range(count)})
+
+
+def _native_from_text(kind: str, source: str, *, date_format: str | None,
+                      decimal_comma: bool) -> str:
+    """The value DuckDB's reader gives a native column (``kind``), from its text."""
+    if kind == "DATE":
+        return (f"try_strptime({source}, {sql_literal(date_format)})::date" if date_format
+                else f"try_cast({source} as date)")
+    number = f"replace({source}, ',', '.')" if decimal_comma else source
+    return f"try_cast({number} as double)"
+
+
+def _lines_confirmed(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile,
+                     dialect: CsvDialect, exprs: dict[str, str], sql: _Sql, *,
+                     native: dict[str, str], typed: str, raw: str, rejects: list[int],
+                     date_format: str | None, decimal_comma: bool) -> bool:
+    """Whether the typed rows on lines read again as text (the problem lines in ``raw``
+    and a sample spread over the file) are what that text gives: an independent check
+    that no row of ``typed`` claims another record's line.
+
+    The same value expressions run over the text, native columns first typed from text as
+    DuckDB's reader would; a native value that only one side could read is no evidence
+    (the two parsers may differ at the edges), two that differ are."""
+    sample = f"{typed}_sample"
+    stage_csv_lines(con, src, dialect, _spread_lines(src.lines or 0, _LINE_SAMPLE), sample)
+    by_source = {cm.canonical: cm.source for cm in tm.columns}
+    weight = by_source.get("weight_kg")
+    loose = {name for name in exprs if by_source.get(name) in native}
+    if "dose_mg" in exprs and weight in native:
+        loose.add("dose_mg")
+    retyped = ", ".join(
+        f"{_native_from_text(kind, quote_ident(name), date_format=date_format, decimal_comma=decimal_comma)}"
+        f" as {quote_ident(name)}" for name, kind in native.items())
+    text = (f"select source_line, _parse_error, * exclude (source_line, _parse_error)"
+            f"{f' replace ({retyped})' if retyped else ''} from (select * from {raw} union all by "
+            f"name select * from {sample}) where source_line not in (select unnest($rejected::bigint[]))")
+    values = ", ".join(f"{e} as {value_column(n)}" for n, e in exprs.items())
+    differs = " or ".join(
+        f"(s.{value_column(n)} <> t.{value_column(n)})" if n in loose else
+        f"(s.{value_column(n)} is distinct from t.{value_column(n)})" for n in exprs)
+    # the rows that claim those lines, found by rank (a reject has none: line L is kept row
+    # L - 2 - (rejects before L)), not through the view of `typed`: a second derivation
+    claimed = (f"select m.source_line, t.* from (select rowid as _rank, * from {typed}_rows "
+               f"where rowid = any($ranks::bigint[])) t join (select unnest($ranks::bigint[]) as "
+               f"_rank, unnest($claimed::bigint[]) as source_line) m using (_rank)")
+    check = (f"select count(*) from (select source_line, _parse_error, {values} from ({text})) s "
+             f"left join ({claimed}) t using (source_line) where t.source_line is null "
+             f"or s._parse_error is not null or coalesce({differs}, false)")
+    try:
+        lines = [r[0] for r in con.execute(f"select source_line from {raw} union select "
+                                           f"source_line from {sample}").fetchall()]
+        kept = sorted(set(lines) - set(rejects))
+        ranks = [line - 2 - bisect.bisect_left(rejects, line) for line in kept]
+        wrong = int(scalar(con, check, {**sql.used_in(check), "rejected": rejects,
+                                        "ranks": ranks, "claimed": kept}))
+    finally:
+        drop_staged(con, sample)
+    return wrong == 0
+
+
 def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
                read: ReadOptions, raw: str, typed: str, errors: str) -> tuple[Coerced, int] | None:
     """The fast path of :func:`coerce` for a delimited text file: read and type it in one
@@ -363,9 +474,13 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     scan = csv_scan(src, dialect, types=types, date_format=date_format,
                     decimal_comma=read.decimal_comma, rejects=f"{typed}_rejects")
     rows = f"{typed}_rows"
-    make = f"create or replace temp table {rows} as select {_typed_select(tm, exprs, native)} from ({scan})"
+    read_typed = f"select {_typed_select(tm, exprs, native)} from ({scan})"
+    if not _keeps_order(con, read_typed, sql.used_in(read_typed)):
+        return None  # the exact path then gives every row its line
+    make = f"create or replace temp table {rows} as {read_typed}"
     try:
-        con.execute(make, sql.used_in(make))
+        with _insertion_order_kept(con):
+            con.execute(make, sql.used_in(make))
     except duckdb.Error:  # an unterminated quote, say: the careful path reports it by line
         return None
     rejects = [r[0] for r in con.execute(
@@ -397,6 +512,11 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     suspects = [r[0] for r in con.execute(screen, sql.used_in(screen)).fetchall()]
     problems = sorted(set(rejects) | set(suspects))
     stage_csv_lines(con, src, dialect, problems, raw)
+    if not _lines_confirmed(con, tm, src, dialect, exprs, sql, native=native, typed=typed,
+                            raw=raw, rejects=rejects, date_format=date_format,
+                            decimal_comma=read.decimal_comma):
+        drop_staged(con, raw)
+        return None  # never a wrong line: the exact path reads the file as text instead
     again = coerce(con, tm, src, raw=raw, typed=f"{typed}_again", errors=errors,
                    decimal_comma=read.decimal_comma)
     if not problems:
@@ -408,5 +528,5 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
 
 def drop_coerced(con: duckdb.DuckDBPyConnection, typed: str) -> None:
     """Drop the working tables :func:`coerce_csv` and :func:`coerce` made for ``typed``."""
-    for suffix in ("", "_rows", "_rejects", "_rejects_scan", "_gaps", "_again"):
+    for suffix in ("", "_rows", "_rejects", "_rejects_scan", "_gaps", "_again", "_sample"):
         drop_staged(con, typed + suffix)
