@@ -493,7 +493,7 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     # rejects before it. Reject i (0-based, in line order) has k_i = line_i - 2 - i kept rows
     # before it; the k_i of each block of 2048 kept rows are joined to the rows on their
     # block (a hash join on a small table: no sort of the batch, little memory)
-    if rejects:
+    if rejects and kept:  # (no kept row, every record rejected: no gaps to place)
         ks = [line - 2 - i for i, line in enumerate(rejects)]
         starts = range(0, kept, _LINE_BLOCK)
         firsts = [bisect.bisect_left(ks, start) for start in starts]

@@ -181,3 +181,37 @@ def test_many_lines_to_read_again_are_read_by_duckdb_with_the_same_result(tmp_pa
     assert few[3] == many[3] == [True]
     assert few[0].rows_quarantined > 3
     assert few[1].equals(many[1], null_equal=True) and few[2].equals(many[2], null_equal=True)
+
+
+def test_a_typed_read_out_of_file_order_is_found_and_the_exact_path_takes_over(tmp_path, monkeypatch):
+    spec = tmp_path / "site.toml"
+    spec.write_text(SESSIONS_MAPPING)
+    csv = tmp_path / "fast.csv"
+    _write(csv, SESSIONS, delimiter=",", n=3000, seed=4)
+    in_order = _load(tmp_path, "in_order", csv, spec, "treatment_sessions", monkeypatch)
+    assert in_order[3] == [True]
+    # a read that gives the rows in another order, and a plan check that lets it through:
+    # the lines read again no longer hold what the rows claiming them hold
+    scan = cohort.coerce.csv_scan
+    monkeypatch.setattr(cohort.coerce, "csv_scan", lambda *a, **k: f"select * from ({scan(*a, **k)}) "
+                        "order by hash(pid, date, drug, dose)")
+    monkeypatch.setattr(cohort.coerce, "_keeps_order", lambda *a: True)
+    shuffled = _load(tmp_path, "shuffled", csv, spec, "treatment_sessions", monkeypatch)
+    assert shuffled[3] == [False]
+    assert shuffled[1].equals(in_order[1], null_equal=True)
+    assert shuffled[2].equals(in_order[2], null_equal=True)
+
+
+@pytest.mark.parametrize(("expression", "keeps"), [
+    ("case c when 'a' then c when 'b' then c end", True),
+    ("c in ('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j')", False),  # a MARK join
+    ("list_contains(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], c)", False),
+])
+def test_the_plan_of_a_typed_read_must_keep_the_file_order(tmp_path, expression, keeps):
+    import duckdb
+
+    csv = tmp_path / "a.csv"
+    csv.write_text("c\na\nb\n")
+    con = duckdb.connect()
+    query = f"select {expression} as x from read_csv('{csv}', header = true)"
+    assert cohort.coerce._keeps_order(con, query, {}) is keeps
