@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import random
 import re
 import tempfile
 from collections.abc import Collection, Iterator
@@ -371,19 +370,20 @@ def _insertion_order_kept(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 #: lines of kept rows read again to confirm that every row is on its line (beside the rejects
 #: and suspects, read again anyway); a read out of order moves whole chunks of rows, so a
-#: sample spread over the file finds it (each sampled line costs a 1 MB block read)
+#: sample spread over the file finds it
 _LINE_SAMPLE = 64
 
 
-def _spread_lines(lines: int, count: int) -> list[int]:
-    """About ``count`` record lines (2..``lines``) spread over the file, each at a
-    pseudo-random place (the same for the same file length) within its stretch."""
-    records = lines - 1
-    if records <= count:
-        return list(range(2, lines + 1))
-    rng = random.Random(records)
-    step = records / count
-    return sorted({2 + min(records - 1, int(i * step + rng.random() * step)) for i in range(count)})
+def _spread_lines(src: SourceFile, count: int) -> list[int]:
+    """About ``count`` record lines spread over ``src``: the first line that starts in each
+    of ``count`` blocks of its newline index spread over the file (read without indexing
+    the block), or lines spread evenly over a file of fewer blocks."""
+    lines, before = src.lines or 0, src.newlines_before
+    if len(before) >= count:
+        blocks = sorted({round(i * (len(before) - 1) / (count - 1)) for i in range(count)})
+        return [before[b] + 2 for b in blocks if before[b] + 2 <= lines]
+    step = max(1, (lines - 1) // count)
+    return list(range(2, lines + 1, step))
 
 
 def _native_from_text(kind: str, source: str, *, date_format: str | None,
@@ -408,7 +408,7 @@ def _lines_confirmed(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFi
     DuckDB's reader would; a native value that only one side could read is no evidence
     (the two parsers may differ at the edges), two that differ are."""
     sample = f"{typed}_sample"
-    stage_csv_lines(con, src, dialect, _spread_lines(src.lines or 0, _LINE_SAMPLE), sample)
+    stage_csv_lines(con, src, dialect, _spread_lines(src, _LINE_SAMPLE), sample)
     by_source = {cm.canonical: cm.source for cm in tm.columns}
     weight = by_source.get("weight_kg")
     loose = {name for name in exprs if by_source.get(name) in native}

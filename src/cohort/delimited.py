@@ -289,6 +289,11 @@ def _lines(src: SourceFile, wanted: list[int]) -> Iterator[bytes]:
             # line L starts after newline L-1, which lies in the last block with fewer before it
             k = line - 1
             holder = bisect.bisect_left(before, k) - 1
+            if holder != block and k - before[holder] == 1:  # after the block's first newline:
+                fh.seek(holder * sourcefile.BLOCK)  # no need to index the block
+                fh.readline()
+                yield fh.readline()
+                continue
             if holder != block:
                 block = holder
                 fh.seek(block * sourcefile.BLOCK)

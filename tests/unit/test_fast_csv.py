@@ -183,7 +183,11 @@ def test_many_lines_to_read_again_are_read_by_duckdb_with_the_same_result(tmp_pa
     assert few[1].equals(many[1], null_equal=True) and few[2].equals(many[2], null_equal=True)
 
 
-def test_a_typed_read_out_of_file_order_is_found_and_the_exact_path_takes_over(tmp_path, monkeypatch):
+@pytest.mark.parametrize("block", [None, 257])  # (257: the sample is of lines at block starts)
+def test_a_typed_read_out_of_file_order_is_found_and_the_exact_path_takes_over(tmp_path, monkeypatch,
+                                                                              block):
+    if block:
+        monkeypatch.setattr(cohort.sourcefile, "BLOCK", block)
     spec = tmp_path / "site.toml"
     spec.write_text(SESSIONS_MAPPING)
     csv = tmp_path / "fast.csv"
