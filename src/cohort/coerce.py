@@ -71,7 +71,7 @@ def _value_expr(col: Column, cm: ColumnMap, sql: _Sql, *, source_format: str,
     if cm.source is None:
         return f"cast({sql.bind(cm.constant)} as {_duck_type(col)})"
     v = _text(quote_ident(cm.source))
-    if cm.pseudonymise:
+    if cm.pseudonymise:  # defined on the connection by cohort.identifiers.register_functions
         v = f"cohort_pseudonymise({v})"
     if cm.recode:  # site codes to canonical values, before any typing
         cases = " ".join(f"when {sql.bind(k)} then {sql.bind(t)}" for k, t in cm.recode)
@@ -128,19 +128,6 @@ def _duck_type(col: Column) -> str:
 def value_column(name: str) -> str:
     """Column of the coerced value of canonical column ``name`` (beside the raw text)."""
     return quote_ident(f"__v_{name}")
-
-
-def _register_pseudonymiser(con: duckdb.DuckDBPyConnection) -> None:
-    from cohort.identifiers import pseudonymise, study_secret
-
-    secret = study_secret()
-    try:
-        con.remove_function("cohort_pseudonymise")
-    except (duckdb.InvalidInputException, duckdb.CatalogException):
-        pass
-    con.create_function("cohort_pseudonymise", lambda v: pseudonymise(v, secret=secret),
-                        [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                        null_handling="special")
 
 
 @dataclass(frozen=True)
@@ -279,8 +266,6 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
     """Write ``typed`` (typed values of the rows of ``raw``, one pass) and ``errors``
     (one row per value that failed); return the query of the typed rows."""
     sql = _Sql()
-    if any(c.pseudonymise for c in tm.columns):
-        _register_pseudonymiser(con)
     exprs = _values(tm, src, sql, decimal_comma=decimal_comma)
     # written out once: a filter over the unwritten query would compute the values again
     # for every condition that reads them (measured: 2x slower at 1M rows)
@@ -466,8 +451,6 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
                 con, tm, copy, read=replace(read, encoding="utf-8"), raw=raw, typed=typed,
                 errors=errors)
     sql = _Sql()
-    if any(c.pseudonymise for c in tm.columns):
-        _register_pseudonymiser(con)
     native, date_format = _native_types(tm)
     types = [native.get(n, "VARCHAR") for n in dialect.names]
     exprs = _values(tm, src, sql, decimal_comma=read.decimal_comma, native=native)

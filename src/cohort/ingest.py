@@ -66,6 +66,7 @@ from cohort.errors import (
     OrphanRowsError,
     UserError,
 )
+from cohort.identifiers import screen_free_text
 from cohort.io import stage_raw
 from cohort.mapping import (
     ColumnMap,
@@ -88,7 +89,6 @@ __all__ = ["LoadResult", "RollbackResult", "load_files", "validate_loaded", "rol
 
 #: records of a delimited text file read as text for the header and identifier checks
 _SAMPLE_ROWS = 10_000
-_IDENTIFIER_SAMPLE = 500
 _NO_FINDINGS = pl.DataFrame(schema={
     "source_line": pl.Int64, "participant_id": pl.String, "column_name": pl.String,
     "value": pl.String, "rule": pl.String, "severity": pl.String, "message": pl.String})
@@ -331,10 +331,20 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
-        # a column the sample holds little of is looked for in the whole file
-        rest = csv_scan(src, csv_dialect(src, read), lenient=True) if (
-            fast_csv and rows_read == _SAMPLE_ROWS) else None
-        identifiers = _refuse_identifiers(con, tm, raw, header, file=str(path), rest=rest)
+        # every value of each mapped column is screened, not the sample only
+        whole = f"select * from {raw}"
+        if fast_csv and rows_read == _SAMPLE_ROWS:
+            dialect = csv_dialect(src, read)
+            whole = csv_scan(src, dialect, lenient=True) if dialect.duckdb_encoding else None
+            if whole is None:  # an encoding DuckDB does not read: the file as text, whole
+                stage_raw(con, src, read=read, sheet=sheet, target=raw)
+                whole = f"select * from {raw}"
+        def restage() -> str:  # a file DuckDB cannot scan leniently: the careful reader
+            stage_raw(con, src, read=read, sheet=sheet, target=raw)
+            return f"select * from {raw}"
+
+        pseudonymised = _refuse_identifiers(con, tm, whole, file=str(path),
+                                            study_folder=study.path.parent, restage=restage)
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
@@ -344,6 +354,10 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         site_id = _rows_site(con, good, site_id, file=path, table=table)
+        screened = screen_free_text(con, tm, good, work=f"_masked_{batch}", errors=errors)
+        good = screened.rows
+        if lines_only and screened.refused:  # the text of the rows refused, for quarantine
+            stage_csv_lines(con, src, csv_dialect(src, read), screened.refused, raw, append=True)
         rows = Coerced(f"select *, {int(batch)}::bigint as batch_id from ({good.sql})", good.params)
         if validate:  # Great Expectations reads the batch from the staging schema
             con.execute(f"create or replace table {staged} as {rows.sql}", rows.params)
@@ -360,14 +374,17 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
             more = set(failing["source_line"].drop_nulls().to_list()) - have
             if more:
                 stage_csv_lines(con, src, csv_dialect(src, read), sorted(more), raw, append=True)
-        kept = [h for h in header if h not in identifiers]
+        # the raw record of a quarantined row: the mapped source columns only (never a
+        # dropped one), and not those pseudonymised
+        kept = [h for h in header if h in tm.sources and h not in pseudonymised]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
                         header=kept, rows_read=rows_read, raw=raw, rows=rows, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
-                        fatal_fraction=config.fatal_error_fraction)
+                        fatal_fraction=config.fatal_error_fraction,
+                        screened=screened.warnings)
     finally:
         drop_coerced(con, typed)
-        for t in (staged, errors, raw):
+        for t in (staged, errors, raw, f"_masked_{batch}"):
             drop_staged(con, t)
 
 
@@ -419,37 +436,41 @@ def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, 
     return good, rows_read, False
 
 
-def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, raw: str,
-                       header: list[str], *, file: str, rest: str | None = None) -> set[str]:
-    """Refuse a mapped column that looks like a direct identifier (unless pseudonymised);
-    return every suspect column, so that none is ever written (not even in quarantine).
+def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, whole: str, *,
+                       file: str, study_folder: Path,
+                       restage: Callable[[], str] | None = None) -> set[str]:
+    """Refuse a mapped column that looks like a direct identifier (unless pseudonymised),
+    judged on every value of the file (``whole``: a query of all its records), in one
+    pass (or, if DuckDB cannot, on ``restage()``: the file staged as text); define the
+    masking (and pseudonymising) SQL functions the load uses. Return the
+    pseudonymised source columns (never written as they are, not even in quarantine)."""
+    from cohort.identifiers import (
+        CODE_COLUMNS,
+        column_counts,
+        judge_columns,
+        register_functions,
+        study_secret,
+    )
 
-    Each column is judged on its first 500 values; ``raw`` may be a sample of the file, and
-    ``rest`` then the query of all its records, for the columns the sample has too few of.
-    """
-    from cohort.identifiers import find_identifiers
-
-    def first_values(relation: str, column: str) -> list[Any]:
-        return [r[0] for r in con.execute(
-            f"select {quote_ident(column)} from ({relation}) where {quote_ident(column)} "
-            f"is not null limit {_IDENTIFIER_SAMPLE}").fetchall()]
-
-    samples = {h: first_values(f"select * from {raw}", h) for h in header}
-    if rest is not None:
-        for h, values in samples.items():
-            if len(values) < _IDENTIFIER_SAMPLE:
-                samples[h] = first_values(rest, h)
-    suspects = find_identifiers(header, samples)
-    pseudonymised = {c.source for c in tm.columns if c.pseudonymise}
-    for s in suspects:
-        if s.column in tm.sources and s.column not in pseudonymised:
-            canonical = next(c.canonical for c in tm.columns if c.source == s.column)
-            raise MappingError(
-                f"{file}: column {s.column!r} (mapped to {tm.table}.{canonical}) looks like "
-                f"{s.kind} ({s.evidence}); direct identifiers are not loaded. Drop it under "
-                f"[tables.{tm.table}.drop], or map it with pseudonymise = true to store a keyed "
-                "hash instead")
-    return {s.column for s in suspects} | pseudonymised
+    pseudonymised = {c.source for c in tm.columns if c.pseudonymise and c.source is not None}
+    screened = [s for s in dict.fromkeys(tm.sources) if s not in pseudonymised]
+    codes = {c.source for c in tm.columns if c.canonical in CODE_COLUMNS}
+    try:
+        counts = column_counts(con, whole, screened)
+    except duckdb.Error:
+        if restage is None:
+            raise
+        counts = column_counts(con, restage(), screened)
+    for s in judge_columns(screened, counts, codes=codes):
+        canonical = next(c.canonical for c in tm.columns if c.source == s.column)
+        raise MappingError(
+            f"{file}: column {s.column!r} (mapped to {tm.table}.{canonical}) looks like "
+            f"{s.kind} ({s.evidence}); direct identifiers are not loaded. Drop it under "
+            f"[tables.{tm.table}.drop], or map it with pseudonymise = true to store a keyed "
+            "hash instead")
+    register_functions(con, secret=study_secret(study_folder=study_folder)
+                       if pseudonymised else None)
+    return pseudonymised
 
 
 def _with_site(tm: TableMap, site_id: str) -> TableMap:
@@ -464,8 +485,13 @@ def _with_site(tm: TableMap, site_id: str) -> TableMap:
 def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
              site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
              rows: Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
-             loaded_by: str, fatal_fraction: float) -> LoadResult:
+             loaded_by: str, fatal_fraction: float,
+             screened: pl.DataFrame | None = None) -> LoadResult:
+    from cohort.identifiers import EMAIL_PATTERN, masked
+
     findings = report.findings if report is not None else _NO_FINDINGS
+    if screened is not None and screened.height:  # the warnings of free text masked
+        findings = pl.concat([findings, screened], how="diagonal_relaxed")
     val_errors = findings.filter(pl.col("severity").is_in(["error", "fatal"]))
     warnings = findings.filter(pl.col("severity") == "warning")
     con.register("_val_errors", val_errors.select(
@@ -473,8 +499,10 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         pl.col("value").cast(pl.String), "rule", "message",
         pl.col("severity").replace({"fatal": "error"})))
     con.register("_warnings", warnings)
+    # every value quoted is masked (cohort.identifiers), whatever its column
     raw_json = "to_json({" + ", ".join(
-        f"{sql_literal(h)}: r.{quote_ident(h)}" for h in header) + "})"
+        f"{sql_literal(h)}: {masked(f'r.{quote_ident(h)}')}" for h in header) + "})"
+    no_email = f"regexp_replace(e.message, {sql_literal(EMAIL_PATTERN)}, '[e-mail removed]', 'g')"
     try:
         bad_lines = int(scalar(
             con, f"select count(*) from (select source_line from {errors} union "
@@ -520,8 +548,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
                  spec.text if spec else None, rows_read, loaded, quarantined, warnings.height,
                  loaded_by, status, replaces, message])
             con.execute(
-                f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, e.value, "
-                f"e.rule, e.severity, e.message, {raw_json} from ("
+                f"insert into quarantine select ?, ?, ?, e.source_line, e.column_name, "
+                f"{masked('e.value')}, e.rule, e.severity, {no_email}, {raw_json} from ("
                 f"select source_line, column_name, value, rule, 'error' as severity, message "
                 f"from {errors} union all select source_line, column_name, value, rule, "
                 f"severity, message from _val_errors) e join {raw} r using (source_line)",
@@ -529,7 +557,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
             if warnings.height:
                 con.execute(
                     "insert into validation_findings select ?, ?, source_line, participant_id, "
-                    "column_name, value, rule, severity, message from _warnings",
+                    f"column_name, {masked('value::varchar')}, rule, severity, message "
+                    "from _warnings",
                     [batch, table])
             con.execute("commit")
         except BaseException:

@@ -83,6 +83,8 @@ class ColumnMap:
     unit: str = "mg"
     thousands: str | None = None
     pseudonymise: bool = False
+    #: free text: what an identifier found in it does (cohort.identifiers): "mask" | "refuse"
+    identifiers: str = "mask"
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,8 @@ COLUMN_OPTIONS: dict[str, Key | Names] = {
     "unit": Key(one_of(UNITS), "unit of dose_mg: mg (default), g, mg/kg (x weight_kg)"),
     "thousands": Key(one_character, "thousands separator of this column"),
     "pseudonymise": Key(boolean, "store a keyed hash under the study secret"),
+    "identifiers": Key(one_of(("mask", "refuse")),
+                       "free text: identifiers masked (default) or the row quarantined"),
 }
 
 
@@ -294,6 +298,7 @@ def _column_map(table: str, canonical: str, spec: str | dict[str, Any], at: At,
         unit=spec.get("unit", "mg"),
         thousands=thousands,
         pseudonymise=spec.get("pseudonymise", False),
+        identifiers=spec.get("identifiers", "mask"),
     )
 
 
