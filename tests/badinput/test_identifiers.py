@@ -101,3 +101,209 @@ def test_a_column_empty_in_the_first_records_of_a_big_file_is_still_checked(stud
     with pytest.raises(MappingError, match="'note' .*looks like"):
         study.load(csv, table="events", mapping=spec, validate=False)
     assert study.uploads().height == 0
+
+
+# -- nothing identifying anywhere: a scan of the whole database ----------------------------
+NAME, BIRTH, MAIL = "Kari Nordmann", "1981-07-14", "kari.nordmann@example.no"
+PHONE, FNR = "+47 912 34 567", "14078112345"
+
+
+def _events_spec(tmp_path: Path, *, drop: tuple[str, ...] = (), term: str = "term",
+                 option: str = "") -> Path:
+    spec = tmp_path / "events.toml"
+    term_map = f'{{ from = "{term}", {option} }}' if option else f'"{term}"'
+    spec.write_text('[tables.events.columns]\nparticipant_id = "participant_id"\n'
+                    'event_date = "event_date"\nevent_type = "event_type"\n'
+                    f"term = {term_map}\n"
+                    f"[tables.events.drop]\ncolumns = {list(drop)!r}\n".replace("'", '"'))
+    return spec
+
+
+def _with_participants(study, tmp_path: Path, n: int = 3) -> None:
+    f = tmp_path / "participants.csv"
+    f.write_text(f"{HEADER}\n" + "".join(f"P{i},S1,female,1980,2020-01-01,TRD\n" for i in range(n)))
+    [r] = study.load(f, table="participants", validate=False)
+    assert r.rows_loaded == n
+
+
+def test_a_dropped_column_leaves_no_trace_anywhere(study, tmp_path, planted):
+    _with_participants(study, tmp_path)
+    # names that say nothing, values too few or of no known shape: only the drop guards them
+    rows = [f"P{i % 3},2020-03-{i % 28 + 1:02d},relapse,fine,{NAME},{BIRTH}," for i in range(40)]
+    rows[5] = f"P1,2020-13-45,relapse,bad date,{NAME},{BIRTH},{MAIL}"  # quarantined
+    rows[6] = f"P1,2020-03-02,relapsee,bad type,{NAME},{BIRTH},{MAIL}"  # quarantined
+    f = tmp_path / "events.csv"
+    f.write_text("participant_id,event_date,event_type,term,registrert_av,ref,kontakt\n"
+                 + "\n".join(rows) + "\n")
+    spec = _events_spec(tmp_path, drop=("registrert_av", "ref", "kontakt"))
+    [r] = study.load(f, table="events", mapping=spec)  # with validation: findings too
+    assert (r.rows_loaded, r.rows_quarantined) == (38, 2)
+    assert planted(study, [NAME, BIRTH, MAIL, "nordmann"]) == []
+    assert NAME not in r.message and MAIL not in r.message
+    records = study.query("select raw_record from quarantine")["raw_record"].to_list()
+    assert len(records) == 2 and all(
+        set(__import__("json").loads(t)) == {"participant_id", "event_date", "event_type", "term"}
+        for t in records)
+
+
+@pytest.mark.parametrize("clean", [500, 10_000])
+def test_an_identifier_column_is_judged_on_every_value(study, tmp_path, clean):
+    # the first `clean` values are plausible terms; the e-mail addresses come after
+    n = 2 * clean + 100
+    rows = [f"P{i},2020-01-01,relapse,{'nausea' if i < clean else f'p{i}@example.org'}"
+            for i in range(n)]
+    f = tmp_path / "events.csv"
+    f.write_text("participant_id,event_date,event_type,note\n" + "\n".join(rows) + "\n")
+    with pytest.raises(MappingError, match=rf"'note' \(mapped to events.term\) looks like an "
+                                           rf"e-mail address \({n - clean:,} of its {n:,} values\)"):
+        study.load(f, table="events", mapping=_events_spec(tmp_path, term="note"), validate=False)
+    assert study.uploads().height == 0
+
+
+def test_one_e_mail_address_as_a_participant_id_after_row_10000_refuses_the_file(study, tmp_path):
+    rows = [f"P{i},S1,female,1980,2020-01-01,TRD" for i in range(10_500)]
+    rows[10_400] = f"{MAIL},S1,female,1980,2020-01-01,TRD"
+    f = tmp_path / "participants.csv"
+    f.write_text(f"{HEADER}\n" + "\n".join(rows) + "\n")
+    with pytest.raises(MappingError, match=r"'participant_id' .*looks like an e-mail address "
+                                           r"\(1 of its 10,500 values\).*pseudonymise = true"):
+        study.load(f, table="participants", validate=False)
+    assert study.uploads().height == 0
+
+
+AE = f"pt {NAME} {MAIL} tel {PHONE}"
+AE_MASKED = "pt [name removed] [e-mail removed] tel [phone number removed]"
+
+
+def _free_text_file(tmp_path: Path, n: int, planted_at: dict[int, str]) -> Path:
+    rows = [f"P{i % 3},2020-03-{i % 28 + 1:02d},adverse_event,"
+            f"\"{planted_at.get(i, 'nausea grade 2, 56 mg on 2020-03-01')}\"" for i in range(n)]
+    f = tmp_path / "events.csv"
+    f.write_text("participant_id,event_date,event_type,term\n" + "\n".join(rows) + "\n")
+    return f
+
+
+def test_identifiers_in_free_text_are_masked_and_the_site_told(study, tmp_path, planted):
+    _with_participants(study, tmp_path)
+    # after row 10,000 of a big file, as in the sample the old check looked at
+    planted_at = {10_200: AE, 10_300: f"SSN 123-45-6789, fnr {FNR}", 10_400: f"born {BIRTH}"}
+    f = _free_text_file(tmp_path, 10_500, planted_at)
+    [r] = study.load(f, table="events", mapping=_events_spec(tmp_path))
+    assert (r.rows_loaded, r.rows_quarantined, r.rows_warned) == (10_500, 0, 3)
+    terms = dict(study.query("select source_line, term from events where source_line in "
+                             "(10202, 10302, 10402)").rows())
+    assert terms == {10202: AE_MASKED, 10302: "SSN [national ID removed], fnr [national ID removed]",
+                     10402: "born [date of birth removed]"}
+    assert study.query("select count(*) from events where term = "
+                       "'nausea grade 2, 56 mg on 2020-03-01'").item() == 10_497
+    findings = study.query("select source_line, value, rule, message from validation_findings "
+                           "where rule = 'identifier.term' order by source_line")
+    assert findings["source_line"].to_list() == [10202, 10302, 10402]
+    assert findings["value"].null_count() == 3
+    assert "an e-mail address and a phone number and a person's name" in findings["message"][0] \
+        or "a person's name" in findings["message"][0]
+    assert planted(study, [NAME, MAIL, "912 34 567", FNR, "123-45-6789", BIRTH]) == []
+
+
+def test_free_text_refused_by_the_mapping_goes_to_quarantine_masked(study, tmp_path, planted):
+    _with_participants(study, tmp_path)
+    f = _free_text_file(tmp_path, 30, {4: AE, 9: f"call {PHONE}"})
+    spec = _events_spec(tmp_path, option='identifiers = "refuse"')
+    [r] = study.load(f, table="events", mapping=spec, validate=False)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (30, 28, 2)
+    q = study.query("select source_line, value, rule, raw_record from quarantine order by 1")
+    assert q["source_line"].to_list() == [6, 11] and set(q["rule"]) == {"identifier.term"}
+    assert AE_MASKED in q["raw_record"][0] and q["value"].null_count() == 2
+    assert planted(study, [NAME, MAIL, "912 34 567"]) == []
+
+
+def test_an_unknown_free_text_option_is_a_mapping_error(study, tmp_path):
+    f = _free_text_file(tmp_path, 3, {})
+    with pytest.raises(MappingError, match=r'identifiers = .drop.: expected "mask"'):
+        study.load(f, table="events", mapping=_events_spec(tmp_path, option='identifiers = "drop"'))
+
+
+def test_a_malformed_record_with_an_e_mail_in_a_dropped_column(study, tmp_path, planted):
+    # a quoted newline sends the file to the careful reader; line 4 has a field too many
+    f = tmp_path / "events.csv"
+    f.write_text("participant_id,event_date,event_type,term,email\n"
+                 f"P0,2020-03-01,relapse,\"two\nlines\",{MAIL}\n"
+                 f"P1,2020-03-02,relapse,fine,{MAIL},{MAIL}\n"
+                 + "".join(f"P2,2020-03-{d:02d},relapse,fine,{MAIL}\n" for d in range(3, 13)))
+    _with_participants(study, tmp_path)
+    [r] = study.load(f, table="events", mapping=_events_spec(tmp_path, drop=("email",)),
+                     validate=False)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (12, 11, 1)
+    assert planted(study, [MAIL, "kari.nordmann@"]) == []
+
+
+def test_the_scan_finds_what_is_there(study, tmp_path, planted):
+    # the scan itself: a planted string kept as data is found (the test above can fail)
+    _with_participants(study, tmp_path)
+    f = _free_text_file(tmp_path, 3, {1: "Nordmannsvei clinic"})
+    study.load(f, table="events", mapping=_events_spec(tmp_path), validate=False)
+    assert any("store.events.term" in hit for hit in planted(study, ["nordmannsvei"]))
+
+
+# -- the free-text rules -------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    (AE, AE_MASKED),
+    ("fnr 01018012345", "fnr [national ID removed]"),
+    ("NHS 943 476 5919", "NHS [national ID removed]"),  # a valid check digit
+    ("NHS 943 476 5918", "NHS [phone number removed]"),  # not an NHS number: 10 digits
+    ("SSN 123-45-6789", "SSN [national ID removed]"),
+    ("NIR 1 85 05 78 006 084 36", "NIR [national ID removed]"),
+    ("DOB: 2 March 1980", "DOB: [date of birth removed]"),
+    ("født 01.02.1980", "født [date of birth removed]"),
+    ("onset 2020-01-02 91234567", "onset 2020-01-02 [phone number removed]"),
+    ("Patient Ola Hansen fell", "Patient [name removed] fell"),
+    ("Mr. O'Brien called 0161 496 0000", "Mr. [name removed] called [phone number removed]"),
+])
+def test_free_text_rules(text, expected):
+    from cohort.identifiers import mask_identifiers
+
+    assert mask_identifiers(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "nausea grade 2 on 2020-03-01, dose 56 mg", "headache 2020-01-02 12:30",
+    "patient reported dizziness", "0.5 mg/kg over 40 min", "20200201", "visit 3 of 12",
+    "MADRS 34 at week 4", "OSL-000123",
+])
+def test_free_text_rules_leave_clinical_text_alone(text):
+    from cohort.identifiers import mask_identifiers
+
+    assert mask_identifiers(text) == text
+
+
+# -- the study secret ----------------------------------------------------------------------
+def _pseudonymised(tmp_path: Path) -> tuple[Path, Path]:
+    f = _file(tmp_path, "nhs_number", ["943 476 5919", "943 476 5870", "943 476 5811"])
+    spec = _spec(tmp_path, 'participant_id = { from = "nhs_number", pseudonymise = true }\n'
+                           '[tables.participants.drop]\ncolumns = ["participant_id"]\n')
+    return f, spec
+
+
+@pytest.mark.parametrize("where", ["study.secret", "keys/study.secret"])
+def test_a_secret_file_inside_the_study_folder_is_refused(study, tmp_path, monkeypatch, where):
+    secret = tmp_path / where
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("a-long-study-secret-kept-elsewhere\n")
+    monkeypatch.delenv("COHORT_STUDY_SECRET", raising=False)
+    monkeypatch.setenv("COHORT_STUDY_SECRET_FILE", str(secret))
+    f, spec = _pseudonymised(tmp_path)
+    with pytest.raises(MappingError, match=r"inside the study folder .*; keep it outside the "
+                                           r"study folder") as info:
+        study.load(f, table="participants", mapping=spec, validate=False)
+    assert "\n" not in str(info.value) and study.uploads().height == 0
+
+
+def test_a_secret_file_outside_the_study_folder_is_used(study, tmp_path, tmp_path_factory,
+                                                       monkeypatch):
+    secret = tmp_path_factory.mktemp("keys") / "study.secret"
+    secret.write_text("a-long-study-secret-kept-elsewhere\n")
+    monkeypatch.delenv("COHORT_STUDY_SECRET", raising=False)
+    monkeypatch.setenv("COHORT_STUDY_SECRET_FILE", str(secret))
+    f, spec = _pseudonymised(tmp_path)
+    [r] = study.load(f, table="participants", mapping=spec, validate=False)
+    assert r.rows_loaded == 3
