@@ -35,12 +35,14 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cohort.coerce import Coerced
 from cohort.db import quote_ident, sql_literal
@@ -79,7 +81,8 @@ _FNR = r"\d{6} ?\d{5}"  # Norwegian fødselsnummer, 11 digits
 _NIR = r"[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3}(?: ?\d{2})?"  # 13 or 15
 _NHS = r"\d{3}[ -]?\d{3}[ -]?\d{4}"  # 10 digits (its check digit is checked in free text)
 _NATIONAL_ID = f"(?:{_SSN}|{_FNR}|{_NIR}|{_NHS})"
-_PHONE_CHARS = r"\+?[0-9 ()-]{8,24}"
+#: 8 to 15 digits, with phone punctuation only
+_PHONE_CHARS = r"\+?[ ()-]*(?:[0-9][ ()-]*){8,15}"
 _PLAIN_DECIMAL = r"[0-9]+\.[0-9]+"
 _DATE = r"\d{1,4}[-./]\d{1,2}[-./]\d{1,4}"
 _DAY_MONTH = r"(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])"
@@ -95,9 +98,10 @@ _BIRTH_MARKERS = (r"born|b\.|dob|d\.o\.b\.?|date of birth|birth ?date|birthday|f
                   r"|fødselsdato|née?|date de naissance")
 _NAME_MARKERS = (r"pt|patient|pasient|patiente|name|navn|nom|mr|mrs|ms|miss|dr|mme|mlle|herr"
                  r"|fru|sig|sra?")
-#: rows whose text this does not match hold nothing the free-text screen masks (every rule
-#: needs an @, two digits in a row or a name marker): only they go through Python
-PREFILTER = rf"(?i)@|[0-9]{{2}}|\b(?:{_NAME_MARKERS})\b"
+#: text this does not match holds nothing the free-text screen masks (every rule needs an
+#: @, 8 characters of digits and phone punctuation, or a birth or name marker): only such
+#: text goes through Python
+PREFILTER = rf"(?i)@|[0-9][0-9 ()+-]{{6,}}[0-9]|\b(?:{_BIRTH_MARKERS})|\b(?:{_NAME_MARKERS})\b"
 
 PLACEHOLDERS: dict[str, str] = {
     EMAIL: "[e-mail removed]", NATIONAL_ID: "[national ID removed]",
@@ -130,15 +134,18 @@ def _name_kind(column: str) -> str | None:
 
 
 def _value_predicates(v: str) -> dict[str, str]:
-    """SQL predicate of each kind on a whole (trimmed) value ``v``."""
-    digits = f"length(regexp_replace({v}, '[^0-9]', '', 'g'))"
+    """SQL predicate of each kind on a whole (trimmed) value ``v``. Regular expressions
+    only, some guarded by a cheaper test (an ``@``; a leading digit and a space): 0.1 s
+    per column and kind on 1M values, where a digit count by ``translate`` or
+    ``regexp_replace`` took 1-3 s."""
+    not_a_date = sql_literal(f"(?:{_DATE})|(?:{_COMPACT_DATE})")
     return {
-        EMAIL: f"regexp_full_match({v}, {sql_literal(_EMAIL)})",
+        EMAIL: f"case when contains({v}, '@') then regexp_full_match({v}, {sql_literal(_EMAIL)}) end",
         NATIONAL_ID: f"regexp_full_match({v}, {sql_literal(_NATIONAL_ID)})",
-        PHONE: (f"(regexp_full_match({v}, {sql_literal(_PHONE_CHARS)}) and {digits} between 8 "
-                f"and 15 and not regexp_full_match({v}, {sql_literal(_DATE)}) "
-                f"and not regexp_full_match({v}, {sql_literal(_COMPACT_DATE)}))"),
-        ADDRESS: f"regexp_full_match({v}, {sql_literal(_ADDRESS)})",
+        PHONE: (f"case when regexp_full_match({v}, {sql_literal(_PHONE_CHARS)}) then "
+                f"not regexp_full_match({v}, {not_a_date}) end"),
+        ADDRESS: (f"case when left({v}, 1) between '0' and '9' and contains({v}, ' ') then "
+                  f"regexp_full_match({v}, {sql_literal(_ADDRESS)}) end"),
     }
 
 
@@ -148,13 +155,15 @@ def column_counts(con: duckdb.DuckDBPyConnection, relation: str,
     of them look like each kind of identifier: one pass over the whole relation."""
     if not columns:
         return {}
+    values = ", ".join(f"nullif(trim({quote_ident(c)}::varchar), '') as v{i}"
+                       for i, c in enumerate(columns))
     aggregates: list[str] = []
-    for i, column in enumerate(columns):
-        v = f"trim({quote_ident(column)}::varchar)"
-        aggregates.append(f"count(nullif({v}, '')) as n{i}")
+    for i in range(len(columns)):
+        aggregates.append(f"count(v{i}) as n{i}")
         aggregates += [f"count_if({p}) as k{i}_{j}"
-                       for j, p in enumerate(_value_predicates(v).values())]
-    [row] = con.execute(f"select {', '.join(aggregates)} from ({relation})").fetchall()
+                       for j, p in enumerate(_value_predicates(f"v{i}").values())]
+    [row] = con.execute(f"select {', '.join(aggregates)} from (select {values} "
+                        f"from ({relation}))").fetchall()
     kinds = list(_value_predicates("v"))
     width = 1 + len(kinds)
     return {column: {"": int(row[i * width] or 0),
@@ -304,29 +313,39 @@ def masked_kinds(text: str) -> list[str]:
     return [kind for kind, placeholder in PLACEHOLDERS.items() if placeholder in text]
 
 
-#: SQL function: the value masked (a Python function; apply it to rows PREFILTER keeps)
+#: SQL function: the value masked (vectorised; Python only for the values PREFILTER keeps)
 MASK_FUNCTION = "cohort_mask_identifiers"
+
+
+def _mask_arrow(values: pa.Array) -> pa.Array:
+    """:func:`mask_identifiers` over an Arrow array of text, the prefilter (RE2, as in
+    DuckDB) run by Arrow: 1M values without a candidate in about 1 s."""
+    hits = pc.fill_null(pc.match_substring_regex(values, PREFILTER), False)
+    if not pc.any(hits).as_py():
+        return values
+    return pa.array([mask_identifiers(v) if hit else v
+                     for v, hit in zip(values.to_pylist(), hits.to_pylist(), strict=True)],
+                    pa.string())
 
 
 def register_functions(con: duckdb.DuckDBPyConnection, *, secret: bytes | None = None) -> None:
     """Define ``cohort_mask_identifiers(varchar)`` on ``con`` and, given the study secret,
     ``cohort_pseudonymise(varchar)``."""
-    functions = {MASK_FUNCTION: mask_identifiers}
+    functions: dict[str, tuple[Callable[..., object], str]] = {MASK_FUNCTION: (_mask_arrow, "arrow")}
     if secret is not None:
-        functions["cohort_pseudonymise"] = lambda v: pseudonymise(v, secret=secret)
-    for name, function in functions.items():
+        functions["cohort_pseudonymise"] = (lambda v: pseudonymise(v, secret=secret), "native")
+    for name, (function, kind) in functions.items():
         try:
             con.remove_function(name)
         except (duckdb.InvalidInputException, duckdb.CatalogException):
             pass
         con.create_function(name, function, [duckdb.sqltype("VARCHAR")],
-                            duckdb.sqltype("VARCHAR"), null_handling="special")
+                            duckdb.sqltype("VARCHAR"), type=kind, null_handling="special")
 
 
 def masked(expression: str) -> str:
-    """SQL: ``expression`` (text) masked, through Python only where PREFILTER matches."""
-    return (f"case when regexp_matches({expression}, {sql_literal(PREFILTER)}) then "
-            f"{MASK_FUNCTION}({expression}) else {expression} end")
+    """SQL: ``expression`` (text) with its identifiers masked."""
+    return f"{MASK_FUNCTION}({expression})"
 
 
 def free_text_columns(tm: TableMap) -> list[ColumnMap]:
@@ -359,13 +378,15 @@ def screen_free_text(con: duckdb.DuckDBPyConnection, tm: TableMap, rows: Coerced
     if not free:
         return none
     parts = [f"select source_line, participant_id, {sql_literal(cm.canonical)} as column_name, "
-             f"{MASK_FUNCTION}({quote_ident(cm.canonical)}) as masked, "
              f"{quote_ident(cm.canonical)} as original from ({rows.sql}) where "
              f"regexp_matches({quote_ident(cm.canonical)}, {sql_literal(PREFILTER)})"
              for cm in free]
+    # the candidates first, in a statement of their own (few rows), then their masking
+    con.execute(f"create or replace temp table {work} as {' union all '.join(parts)}",
+                rows.params)
     con.execute(f"create or replace temp table {work} as select source_line, participant_id, "
-                f"column_name, masked from ({' union all '.join(parts)}) "
-                "where masked is distinct from original", rows.params)
+                f"column_name, masked from (select *, {MASK_FUNCTION}(original) as masked "
+                f"from {work}) where masked is distinct from original")
     hits = con.execute(f"select source_line, participant_id, column_name, masked from {work} "
                        "order by source_line, column_name").fetchall()
     if not hits:
