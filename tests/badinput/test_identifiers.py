@@ -255,7 +255,7 @@ def test_free_text_refused_by_the_mapping_goes_to_quarantine_masked(study, tmp_p
 
 def test_an_unknown_free_text_option_is_a_mapping_error(study, tmp_path):
     f = _free_text_file(tmp_path, 3, {})
-    with pytest.raises(MappingError, match=r'identifiers = .drop.: expected "mask"'):
+    with pytest.raises(MappingError, match=r"\] identifiers: expected one of \"mask\", \"refuse\", got \"drop\""):
         study.load(f, table="events", mapping=_events_spec(tmp_path, option='identifiers = "drop"'))
 
 
