@@ -456,7 +456,8 @@ def _values(record: _Record, names: Sequence[str]) -> tuple[list[str | None], st
         detail = f"no value for {named}"
     else:
         detail = f"{found - width} more than the header names"
-    return [None] * width, (f"{_span(record.line, record.last)}: {found} fields where the header "
+    fields = "field" if found == 1 else "fields"
+    return [None] * width, (f"{_span(record.line, record.last)}: {found} {fields} where the header "
                             f"has {width} ({detail}); check the delimiter and quoting of this record")
 
 

@@ -509,12 +509,16 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
                  "select source_line from _val_errors)"))
         fatal = list(report.fatal_reasons) if report is not None else []
         if not fatal and rows_read and bad_lines / rows_read > fatal_fraction:
-            fatal.append(f"{bad_lines} of {rows_read} rows ({bad_lines / rows_read:.0%}) fail "
-                         f"error rules, more than the {fatal_fraction:.0%} allowed")
+            fatal.append(f"{bad_lines} of {rows_read} records ({bad_lines / rows_read:.1%}) fail "
+                         f"error rules, more than the {fatal_fraction * 100:g}% allowed "
+                         "(fatal_error_fraction under [validation] in cohort.toml)")
         status = "rejected" if fatal else "loaded"
         quarantined = rows_read if fatal else bad_lines
         loaded = rows_read - quarantined
-        message = "; ".join(fatal) if fatal else (
+        message = "; ".join(fatal) + (  # every record accounted for
+            f": batch rejected, none of its {rows_read} records loaded ({bad_lines} in "
+            f"quarantine with their reasons, {rows_read - bad_lines} without a finding held back "
+            "with the batch)") if fatal else (
             f"{loaded} rows loaded, {quarantined} quarantined" if quarantined else f"{loaded} rows loaded")
         if replaces is not None:
             message += (f"; batch {replaces} stays in force" if fatal
