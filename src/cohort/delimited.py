@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import duckdb
 import numpy as np
@@ -229,8 +229,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, src: SourceFile, dialect: CsvDiale
 
 # --- the careful reader ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     number: int
     text: str  # without its line end
     end: str  # "\r\n", "\n", or "" (or "\r") on a last line without a line feed
@@ -264,10 +263,13 @@ class _Lines:
             raise _undecodable(self._path, number, raw, exc, self._encoding) from None
         if number == 1:
             text = text.removeprefix("\ufeff")
-        end = "\r\n" if text.endswith("\r\n") else "\n" if text.endswith("\n") else \
-            "\r" if text.endswith("\r") else ""  # a last line ending in CR: CR is its end
-        text = text[:len(text) - len(end)]
-        return _Line(number, text, end, too_long=len(text) > MAX_RECORD_CHARS)
+        if text[-1:] == "\n":
+            end = "\r\n" if text[-2:-1] == "\r" else "\n"
+        else:  # the last line; ending in CR, CR is its end
+            end = "\r" if text[-1:] == "\r" else ""
+        if end:
+            text = text[:-len(end)]
+        return _Line(number, text, end, len(text) > MAX_RECORD_CHARS)
 
     def give_back(self, lines: Sequence[_Line]) -> None:
         self._back.extendleft(reversed(lines))
@@ -327,8 +329,7 @@ class _Parser:
         return [f.replace(stand_in, "\r") for f in record] if stand_in else record
 
 
-@dataclass(frozen=True)
-class _Record:
+class _Record(NamedTuple):
     line: int  # its first line
     last: int  # its last line
     fields: list[str] | None  # None if malformed

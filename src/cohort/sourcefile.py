@@ -42,7 +42,9 @@ class SourceFile:
     path: Path
     format: str
     size_bytes: int
-    #: physical lines (a last line without a newline counts); delimited text only
+    #: lines (delimited text only): line feeds, + 1 for a last line without one. A line ends
+    #: with ``\n`` (or ``\r\n``); a lone ``\r`` is a character inside its line, as every
+    #: reader of :mod:`cohort.delimited` counts (see its docstring)
     lines: int | None = None
     #: newlines before each block of ``BLOCK`` bytes, to find a line without reading it all
     newlines_before: tuple[int, ...] = ()
