@@ -258,3 +258,53 @@ def test_a_batch_rejected_by_the_fatal_fraction_accounts_for_every_record(site, 
     q = site.quarantine(batch=r.batch_id)
     assert sorted(q["source_line"]) == list(range(12, 18))
     assert not any("@" in m for m in q["message"])
+
+
+def _random_pieces(seed: int, n: int) -> list[Piece]:
+    """Good and malformed records and blank lines in random order; every quote in them
+    follows a delimiter and is followed by text, except the one closing a quoted field."""
+    import random
+
+    rng = random.Random(seed)
+    makers = [
+        lambda k: good(k),
+        lambda k: good(k, email='"a\nb, c\nd"'),
+        lambda k: good(k, email="lone\rcr"),
+        lambda k: good(k, quoted=True),
+        lambda k: bad(f"P{k},2020-01-01,MADRS,{secret(k)}\n"),
+        lambda k: bad(f"P{k},2020-01-01,MADRS,3,{secret(k)},x\n"),
+        lambda k: bad(f'P{k},"2020-01-01,MADRS,3,{secret(k)}\n'),
+        lambda k: bad(f'P{k},"2020"x,MADRS,3,{secret(k)}\n'),
+        lambda k: blank(),
+        lambda k: blank("\r\n"),
+    ]
+    weights = [30, 3, 2, 5, 2, 2, 2, 1, 2, 1]
+    pieces = [rng.choices(makers, weights)[0](k) for k in range(n)]
+    if rng.random() < 0.5 and pieces[-1].text.endswith("\n") and pieces[-1].fate == "load":
+        pieces[-1].text = pieces[-1].text[:-1]  # no line feed at the end
+    return pieces
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_files_every_record_at_its_line(tmp_path, seed):
+    """The staged records of random hostile files (no validation: many files, fast)."""
+    import duckdb
+
+    from cohort.io import stage_raw
+    from cohort.mapping import ReadOptions
+    from cohort.sourcefile import describe_file
+
+    pieces = _random_pieces(seed, 300)
+    path, _, at = write(tmp_path, pieces)
+    con = duckdb.connect()
+    _, rows = stage_raw(con, describe_file(path, digest=False), read=ReadOptions(), sheet=None,
+                        target="raw")
+    assert rows == len(at)
+    staged = {line: (pid, error) for line, pid, error in con.execute(
+        "select source_line, participant_id, _parse_error from raw").fetchall()}
+    assert {line for line, (_, e) in staged.items() if e is None} == {
+        line for line, p in at.items() if p.fate == "load"}
+    assert {line for line, (_, e) in staged.items() if e is not None} == {
+        line for line, p in at.items() if p.fate == "parse"}
+    assert all(staged[line][0] == p.pid for line, p in at.items() if p.fate == "load")
+    assert not any("@" in e for _, e in staged.values() if e)
