@@ -131,7 +131,8 @@ def csv_dialect(src: SourceFile, opts: ReadOptions) -> CsvDialect:
     with src.path.open("rb") as fh:
         first = next(_records(_Lines(fh, src.path, encoding), _Parser(dialect)), None)
     if first is not None and first.problem is not None:
-        raise InputFileError(f"{src.path}: the header is malformed: {first.problem}")
+        problem = first.problem.split("; this line is quarantined")[0]
+        raise InputFileError(f"{src.path}: the header is malformed: {problem}")
     header = [h.strip() for h in (first.fields or [])] if first is not None and first.line == 1 else []
     if not any(header):
         raise InputFileError(f"{src.path}: no header line; the first line must name the columns")
