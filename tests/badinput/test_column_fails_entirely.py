@@ -43,7 +43,7 @@ def test_a_column_that_fails_on_every_row_rejects_the_batch_with_every_row_quara
 
     assert r.status == "rejected"
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (n, 0, n)
-    assert f"{n} of {n} rows (100%)" in r.message
+    assert f"{n} of {n} records (100.0%)" in r.message
     quarantine = study.quarantine(batch=r.batch_id)
     assert quarantine["source_line"].to_list() == list(range(2, n + 2))
     assert set(quarantine["rule"]) == {rule}
