@@ -52,7 +52,7 @@ def _build(n: int, folder: str) -> dict:
     dirs = simulate_to_parquet(out / "parquet", n_participants=n, seed=1, threads=THREADS)
     simulated = time.perf_counter() - t0
     t0 = time.perf_counter()
-    study = cohort.open(out / "study.duckdb")
+    study = cohort.open(out / "study.duckdb", create=True)
     con = study.con
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'; set threads = {THREADS}; "
                 "set enable_progress_bar = false")

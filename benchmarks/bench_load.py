@@ -27,7 +27,7 @@ else:
     import cohort
     import cohort.ingest  # the loader's modules, as duckdb is imported before its timer
     started = time.perf_counter()
-    s = cohort.open(db)
+    s = cohort.open(db, create=True)
     [r] = s.load(csv, table="assessments", validate=(mode == "cohort_validated"))
     rows = r.rows_loaded
 seconds = time.perf_counter() - started

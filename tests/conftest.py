@@ -21,6 +21,6 @@ def corpus() -> Path:
 def study(tmp_path: Path):
     import cohort
 
-    s = cohort.open(tmp_path / "study.duckdb")
+    s = cohort.open(tmp_path / "study.duckdb", create=True)
     yield s
     s.close()

@@ -7,9 +7,12 @@ The flat public API; analysis subpackages are ``cohort.survival`` and
 from cohort.errors import (
     CohortError,
     ConvergenceWarning,
+    EmptyResultWarning,
     MappingError,
     ModelSpecError,
+    ParameterError,
     SchemaError,
+    StudyNotFoundError,
     UserError,
     ValidationFailed,
 )
@@ -25,7 +28,10 @@ __all__ = [
     "ConvergenceWarning",
     "MappingError",
     "ModelSpecError",
+    "EmptyResultWarning",
+    "ParameterError",
     "SchemaError",
+    "StudyNotFoundError",
     "Study",
     "UserError",
     "ValidationFailed",

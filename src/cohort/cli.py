@@ -97,6 +97,10 @@ def load(
     force: Annotated[bool, typer.Option(
         "--force", help="Load a file again as a new batch although the same file was loaded "
         "into the same table with the same mapping before.")] = False,
+    create: Annotated[bool, typer.Option(
+        "--create", help="Create the study database if there is none at --db yet (the first "
+        "load); an existing study is loaded into as it is. Without it a missing --db is an "
+        "error naming the folder's studies.")] = False,
 ) -> None:
     """Load site files into the study database (one batch per file).
 
@@ -117,7 +121,7 @@ def load(
     else:
         tables = [table]
     results = []
-    with cohort.open(db) as study, _progress_bar(study) as stage:
+    with cohort.open(db, create=create) as study, _progress_bar(study) as stage:
         try:
             for t in tables:
                 results += study.load([str(f) for f in files], site=site, table=t,

@@ -19,7 +19,10 @@ __all__ = [
     "DatabaseLockedError",
     "AlreadyLoadedError",
     "OrphanRowsError",
+    "StudyNotFoundError",
+    "ParameterError",
     "ConvergenceWarning",
+    "EmptyResultWarning",
     "EXIT_OK",
     "EXIT_ROWS_QUARANTINED",
     "EXIT_FATAL",
@@ -72,6 +75,16 @@ class OrphanRowsError(UserError):
     (``--force`` rolls back anyway)."""
 
 
+class StudyNotFoundError(UserError):
+    """No study database at the path given (nothing is created unless asked: ``create=True``,
+    ``cohort load --create``); the message names the folder's studies, closest name first."""
+
+
+class ParameterError(UserError):
+    """A derivation parameter's value is not of its declared type, or not one the study
+    knows (an event type, term, origin, ...); the message lists the allowed values."""
+
+
 class ValidationFailed(UserError):
     """A batch failed a fatal validation rule: nothing was promoted."""
 
@@ -84,3 +97,7 @@ class ModelSpecError(UserError):
 
 class ConvergenceWarning(UserWarning):
     """A model fit did not converge or sits on a boundary; see ``.warnings``."""
+
+
+class EmptyResultWarning(UserWarning):
+    """A derivation returned no rows, or rows without a single event: check its parameters."""

@@ -158,7 +158,7 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
                                          progress=lambda done, total: report(f"{done:,}/{total:,}")))
     site_files = _timed(stages, "site files", "per-site CSV, Excel and Parquet with defects",
                         lambda report: sim.write_site_files(out / "sites", defects=True))
-    with cohort.open(db_path) as study:
+    with cohort.open(db_path, create=True) as study:
         loads = _timed(stages, "load", "stage, coerce, validate and promote every file",
                        lambda report: _load_sites(study, site_files, report))
         reports = _timed(stages, "validate", "Great Expectations suites on the loaded study",

@@ -1,12 +1,15 @@
 """The study database: one DuckDB file per study, created or opened here.
 
-``cohort.open(path)`` creates the canonical schema in a new file, or opens an
-existing study file after checking its schema version. ``Study`` is the facade
+``cohort.open(path)`` opens an existing study file after checking its schema version;
+``cohort.open(path, create=True)`` creates the canonical schema in a new file (and opens
+an existing study as it is). Nothing is created unless asked: a mistyped path is a
+:class:`StudyNotFoundError` naming the folder's studies. ``Study`` is the facade
 that ties the database to ingest, validation, derivations and analyses.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -18,7 +21,13 @@ import duckdb
 import polars as pl
 
 from cohort.db import frame, quote_ident, scalar
-from cohort.errors import ConfigError, DatabaseLockedError, SchemaError, UserError
+from cohort.errors import (
+    ConfigError,
+    DatabaseLockedError,
+    SchemaError,
+    StudyNotFoundError,
+    UserError,
+)
 from cohort.resources import resource_dir
 from cohort.settings import DEFAULT_MEMORY_LIMIT, INPUT_ROOT_VARIABLE, Settings, load_settings
 
@@ -49,7 +58,8 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise SchemaError(
             f"{path}: not a cohort study database ({exc}); "
-            "pass a new path to create a study, or the .duckdb file of an existing one"
+            "give the .duckdb file of an existing study, or a new path with create=True "
+            "(cohort load --create) to create one"
         ) from None
 
 
@@ -118,14 +128,14 @@ def _clear_staging(con: duckdb.DuckDBPyConnection) -> None:
 class Study:
     """A study database: canonical tables, uploads, quarantine and analyses.
 
-    Use :func:`cohort.open` to create one. A study is a context manager; closing
+    Use :func:`cohort.open` to open one (``create=True`` to create it). A study is a context manager; closing
     it releases the file lock.
 
     Examples
     --------
     >>> import cohort, tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "study.duckdb"
-    >>> with cohort.open(path) as study:
+    >>> with cohort.open(path, create=True) as study:
     ...     study.schema_version
     1
     """
@@ -297,40 +307,77 @@ class Study:
         return derive(self.con, name, **params)
 
 
+_CREATE_HINT = "create a new study with cohort.open(path, create=True) or `cohort load --create`"
+
+
+def _not_found(path: Path) -> StudyNotFoundError:
+    """No study at ``path``: name the studies of its folder, the closest name first."""
+    folder = path.parent
+    if not folder.is_dir():
+        return StudyNotFoundError(f"{path}: no such study: the folder {folder} does not exist; "
+                                  f"check the path, or {_CREATE_HINT}")
+    studies = sorted(p.name for p in folder.glob("*.duckdb") if p.is_file())
+    if not studies:
+        return StudyNotFoundError(f"{path}: no such study, and no study (*.duckdb) in {folder}; "
+                                  f"check the path, or {_CREATE_HINT}")
+    studies.sort(key=lambda n: -difflib.SequenceMatcher(None, path.name, n).ratio())
+    return StudyNotFoundError(f"{path}: no such study; studies in {folder} (closest first): "
+                              f"{', '.join(studies)}; open one of them, or {_CREATE_HINT}")
+
+
 def open_study(
-    path: str | os.PathLike[str], *, create: bool = True, read_only: bool = False
+    path: str | os.PathLike[str], *, create: bool = False, read_only: bool = False
 ) -> Study:
-    """Open the study database at ``path``, creating it (and its schema) if new.
+    """Open the study database at ``path``; with ``create``, create it first if it is new.
 
     Parameters
     ----------
     path
         The study's DuckDB file.
     create
-        Create the file when it does not exist (default). With ``False`` a
-        missing file is an error.
+        Create the study (the file, its folder and the canonical schema) when there is
+        none at ``path``. An existing study is opened as it is, never emptied, so a script
+        may always pass ``create=True``. Without it a missing file is an error: a
+        mistyped path never makes a new, empty study.
     read_only
         Open without write access (several readers may share the file).
 
     Raises
     ------
+    StudyNotFoundError
+        No file at ``path`` and not ``create``: the message lists the studies
+        (``*.duckdb``) of the folder, the closest name first.
     SchemaError
         The file is not a cohort study, or was written by a newer cohort.
     DatabaseLockedError
         Another process is writing to the study.
+
+    Examples
+    --------
+    >>> import cohort, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> cohort.open(folder / "study.duckdb", create=True).close()
+    >>> cohort.open(folder / "studdy.duckdb")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cohort.errors.StudyNotFoundError: ...studdy.duckdb: no such study; studies in ...: study.duckdb; ...
     """
     path = Path(path)
     exists = path.exists()
     if not exists and not create:
-        raise UserError(f"{path}: no such study database; run `cohort load` to create one")
+        raise _not_found(path)
+    if not exists and read_only:
+        raise UserError(f"{path}: a new study cannot be created read-only; leave out read_only")
     if not exists:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only=read_only and exists)
     try:
         version = _schema_version(con, path)
         if version is None:
-            if read_only:
-                raise SchemaError(f"{path}: empty database; nothing to read")
+            if read_only or not create:
+                raise SchemaError(f"{path}: an empty DuckDB database, not a study yet; "
+                                  "open it with create=True (cohort load --create) to make "
+                                  "it a study")
             _apply_schema(con)
         elif version not in _KNOWN_VERSIONS:
             raise SchemaError(

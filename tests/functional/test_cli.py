@@ -71,7 +71,7 @@ def test_cli_on_the_demo_study(demo_out, tmp_path: Path) -> None:
 
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     proc = run("load", str(tmp_path / "missing.csv"), "--table", "assessments",
-               "--db", str(tmp_path / "s.duckdb"))
+               "--db", str(tmp_path / "s.duckdb"), "--create")
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error:") and "missing.csv: no such file" in proc.stderr
@@ -82,7 +82,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
 def test_load_exit_codes_and_messages(tmp_path: Path, corpus: Path) -> None:
     db = str(tmp_path / "s.duckdb")
     ok = run("load", str(corpus / "participants.csv"), "--table", "participants", "--site", "S1",
-             "--db", db)
+             "--db", db, "--create")
     assert ok.returncode == 0, ok.stderr + ok.stdout
     again = run("load", str(corpus / "participants.csv"), "--table", "participants", "--db", db)
     assert again.returncode == 3 and "batch 1 (status loaded)" in again.stderr
@@ -113,7 +113,7 @@ def test_validate_gates_a_pipeline_with_its_exit_code(tmp_path: Path, corpus: Pa
     import cohort
 
     db = tmp_path / "s.duckdb"
-    with cohort.open(db) as study:
+    with cohort.open(db, create=True) as study:
         study.load(corpus / "participants.csv", site="S1", table="participants")
         [ok] = study.load(corpus / "assessments_ok.csv", table="assessments")
         more = tmp_path / "more.csv"
@@ -139,7 +139,7 @@ def test_a_site_folder_loads_table_by_table_from_its_mapping(tmp_path: Path) -> 
     files = simulate(150, seed=3).write_site_files(tmp_path / "sites")
     db = tmp_path / "s.duckdb"
     proc = run("load", str(files.site_dirs["LDS"]), "--mapping", str(files.specs["LDS"]),
-               "--db", str(db))
+               "--db", str(db), "--create")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     loaded_tables = [line.split(" -> ")[1].split()[0] for line in proc.stdout.splitlines()
                      if " -> " in line]
@@ -152,7 +152,7 @@ def test_load_shows_a_progress_bar_on_a_terminal(tmp_path: Path, corpus: Path) -
     db = str(tmp_path / "s.duckdb")
     env = {**os.environ, "TTY_COMPATIBLE": "1"}  # what rich takes for a terminal
     shown = subprocess.run([*COHORT, "load", str(corpus / "assessments_ok.csv"), "--table",
-                            "assessments", "--db", db], capture_output=True, text=True, env=env,
+                            "assessments", "--db", db, "--create"], capture_output=True, text=True, env=env,
                            timeout=600)
     assert "assessments_ok.csv: 3 rows; validating" in shown.stdout and "━" in shown.stdout
     piped = run("load", str(corpus / "participants.csv"), "--table", "participants", "--site", "S1",

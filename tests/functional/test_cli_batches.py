@@ -21,7 +21,8 @@ def cohort(*args: str):
 def db(tmp_path: Path) -> Path:
     db = tmp_path / "study.duckdb"
     (tmp_path / "p.csv").write_text(PARTICIPANTS)
-    r = cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db)
+    r = cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db,
+               "--create")
     assert r.exit_code == 0, r.output
     return db
 

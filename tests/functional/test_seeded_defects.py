@@ -28,7 +28,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("defects")
     sim = simulate(600, seed=11)
     files = sim.write_site_files(out / "sites", defects=True)
-    study = cohort.open(out / "study.duckdb")
+    study = cohort.open(out / "study.duckdb", create=True)
     for table in LOAD_ORDER:
         for site_id, folder in files.site_dirs.items():
             for r in study.load(folder, table=table, mapping=files.specs[site_id]):

@@ -56,7 +56,7 @@ def cohorts(draw):
 
 def with_study(tables, check) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        study = cohort.open(Path(tmp) / "s.duckdb")
+        study = cohort.open(Path(tmp) / "s.duckdb", create=True)
         try:
             load_frames(study, tables)
             check(study)

@@ -109,7 +109,7 @@ def _load(tmp_path: Path, name: str, csv: Path, mapping: Path, table: str, monke
         return result
 
     monkeypatch.setattr(cohort.ingest, "coerce_csv", observed)
-    study = cohort.open(tmp_path / f"{name}.duckdb")
+    study = cohort.open(tmp_path / f"{name}.duckdb", create=True)
     [r] = study.load(csv, table=table, mapping=mapping, validate=False)
     rows = study.query(f"select * exclude (batch_id) from store.{table} order by source_line")
     quarantine = study.query(

@@ -39,7 +39,7 @@ def test_kill_during_load_leaves_database_unchanged(tmp_path: Path) -> None:
     db = tmp_path / "study.duckdb"
     small = tmp_path / "first.csv"
     _big_csv(small, 50)
-    with cohort.open(db) as s:
+    with cohort.open(db, create=True) as s:
         s.load(small, table="assessments", validate=False)
     before = _snapshot(db)
     big = tmp_path / "big.csv"
