@@ -2,8 +2,9 @@
 -- causes, cause-coded: cause 0 = censored, 1..k in the order of $causes, with the
 -- cause name ('censored' for 0) and the source record (table, batch, line). A cause is an
 -- events.event_type, 'death' (exits with reason died) or 'withdrawal' (exits with
--- reason withdrew). Censoring as in time_to_event: exit (death and withdrawal
--- censor when they are not causes), last contact or the administrative end. Causes
+-- reason withdrew), as cohort.derive_parameters checks before the query runs.
+-- Censoring as in time_to_event: exit (death and withdrawal censor when they are not
+-- causes), last contact or the administrative end. Causes
 -- on the same day: the first in $causes wins, n_causes_same_day tells. An event on
 -- the origin day counts only with $include_origin_day. Participants without an
 -- origin are left out.
@@ -17,21 +18,6 @@ with
 causes as (
     select i as cause, ($causes::varchar[])[i] as cause_name
     from range(1, len($causes::varchar[]) + 1) t(i)
-),
-unknown_causes as (
-    select cause_name from causes
-    where cause_name not in ('death', 'withdrawal', 'relapse', 'remission', 'hospitalisation',
-                             'suicide_attempt', 'ketamine_use_disorder', 'non_prescribed_use',
-                             'adverse_event')
-       or cause_name is null
-),
-checked as (
-    select case when count(*) > 0 then error(
-               'unknown cause(s) ' || string_agg(coalesce(cause_name, 'null'), ', ')
-               || ' in causes; use death, withdrawal or an event type (relapse, remission, '
-               || 'hospitalisation, suicide_attempt, ketamine_use_disorder, non_prescribed_use, '
-               || 'adverse_event)') end as ok
-    from unknown_causes
 ),
 cause_events as (
     select c.cause, c.cause_name, e.participant_id, e.event_date,
@@ -90,6 +76,4 @@ select participant_id, site_id, origin_date, end_date,
        event_source_table, event_source_batch, event_source_line,
        age_at_origin, sex, diagnosis, route, drug, prior_episodes, concomitant_antidepressant
 from result
-cross join checked
-where checked.ok is null
 order by participant_id

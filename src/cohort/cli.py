@@ -282,8 +282,18 @@ def derive(
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v, repeatable.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write to .parquet or .csv.")] = None,
 ) -> None:
-    """Run a derivation and print or save its rows."""
+    """Run a derivation and print or save its rows.
+
+    Values are checked before it runs (exit 3: a value not of its parameter's type, or an
+    event type, term, origin, cause or instrument the study does not know, with the allowed
+    values). No rows, or no events, is a warning on stderr (exit 0).
+    """
+    import warnings
+
+    from rich.markup import escape
+
     import cohort
+    from cohort.errors import EmptyResultWarning
 
     params: dict[str, Any] = {}
     for item in param or []:
@@ -291,8 +301,12 @@ def derive(
             raise UserError(f"--param {item!r}: write it as name=value")
         k, v = item.split("=", 1)
         params[k.strip()] = v.strip()
-    with cohort.open(db, create=False, read_only=True) as study:
+    with cohort.open(db, read_only=True) as study, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmptyResultWarning)
         df = study.derive(name, **params)
+    for warning in caught:
+        err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}",
+                          highlight=False, soft_wrap=True)
     if out is None:
         console.print(df)
     elif out.suffix == ".parquet":

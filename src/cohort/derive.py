@@ -11,11 +11,17 @@ it uses must be declared by the user too; their values flow by name. Uses nest
 (a used derivation may use others) and each derivation reached becomes one
 common table expression, however many paths lead to it. A derivation whose name
 starts with ``_`` is a building block for others (not listed as available).
+
+Before a derivation runs, every value is typed as declared and the values of vocabulary
+parameters (``event_type``, ``term``, ``origin``, ...) are checked against what the study
+knows (:mod:`cohort.derive_parameters`): a wrong one is a :class:`ParameterError`. A
+derivation that returns no rows, or no events, warns (:class:`EmptyResultWarning`).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +29,17 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cohort.errors import UserError
+from cohort.derive_parameters import check_parameters
+from cohort.errors import EmptyResultWarning, UserError
 from cohort.mapping import closest
 from cohort.resources import resource_dir
 
-__all__ = ["Derivation", "compile_derivation", "derivations", "derive"]
+__all__ = ["EVENT_COLUMNS", "Derivation", "compile_derivation", "derivations", "derive"]
 
 _PARAM = re.compile(r"^--\s*param:\s*(\w+)\s+([\w\[\]]+)\s*=\s*(.*?)\s*(?:--\s+(.*))?$")
 _USES = re.compile(r"^--\s*uses:\s*([\w ,]+)$")
+#: The column that tells an event in a derivation's rows (1 / a count / a cause code > 0).
+EVENT_COLUMNS = ("event", "events", "cause")
 
 
 @dataclass(frozen=True)
@@ -139,26 +148,56 @@ def derivations() -> dict[str, Derivation]:
     return found
 
 
-def compile_derivation(name: str, **params: Any) -> tuple[str, dict[str, Any]]:
-    """The SQL of derivation ``name`` and the values to bind to it (defaults filled in).
-
-    For running it elsewhere (``copy (...) to 'x.parquet'``, a benchmark, another engine).
-    """
+def _find(name: str) -> tuple[Derivation, dict[str, Derivation]]:
     available = derivations()
     if name not in available:
         listed = [n for n in available if not n.startswith("_")]
         raise UserError(f"no derivation {name!r}{closest(name, listed)}; "
                         f"available: {', '.join(listed)}")
-    d = available[name]
-    declared = {p.name: p for p in d.parameters}
-    unknown = sorted(set(params) - set(declared))
+    return available[name], available
+
+
+def _values(d: Derivation, params: dict[str, Any]) -> dict[str, Any]:
+    """A value for every declared parameter: the given ones, else the defaults."""
+    unknown = sorted(set(params) - {p.name for p in d.parameters})
     if unknown:
         raise UserError(
-            f"derivation {name!r} has no parameter(s) {', '.join(unknown)}; "
+            f"derivation {d.name!r} has no parameter(s) {', '.join(unknown)}; "
             f"it takes: {', '.join(f'{p.name} ({p.type}, default {p.default!r})' for p in d.parameters)}")
-    values = {p.name: params.get(p.name, p.default) for p in d.parameters}
+    return {p.name: params.get(p.name, p.default) for p in d.parameters}
+
+
+def _bound(d: Derivation, available: dict[str, Derivation],
+           values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     text = d.sql(available)
     return text, {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+
+
+def compile_derivation(name: str, **params: Any) -> tuple[str, dict[str, Any]]:
+    """The SQL of derivation ``name`` and the values to bind to it (defaults filled in).
+
+    For running it elsewhere (``copy (...) to 'x.parquet'``, a benchmark, another engine).
+    """
+    d, available = _find(name)
+    return _bound(d, available, _values(d, params))
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _warn_if_empty(name: str, rows: pl.DataFrame, values: dict[str, Any]) -> None:
+    given = ", ".join(f"{k}={_shown(v)}" for k, v in values.items() if v is not None)
+    event = next((c for c in EVENT_COLUMNS if c in rows.columns), None)
+    if rows.height == 0:
+        found = "no rows"
+    elif event is not None and not (rows[event] > 0).any():
+        found = f"no events in its {rows.height} rows"
+    else:
+        return
+    warnings.warn(f"derivation {name!r} found {found} with {given or 'no parameters'}; "
+                  "check the parameters and what the study holds", EmptyResultWarning,
+                  stacklevel=4)  # the caller of Study.derive
 
 
 def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataFrame:
@@ -172,17 +211,41 @@ def derive(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> pl.DataF
         File name in sql/derive/ without ``.sql`` (see :func:`derivations`).
     **params
         Values for the parameters the file declares; the others take their defaults.
+        Each is typed as declared (text such as ``"90"`` or ``"2024-12-31"`` is converted)
+        and vocabulary parameters are checked against the study.
+
+    Raises
+    ------
+    ParameterError
+        A value is not of its parameter's type, or not one the study knows.
+
+    Warns
+    -----
+    EmptyResultWarning
+        The derivation returned no rows, or rows without an event.
 
     Examples
     --------
-    >>> import cohort, tempfile, pathlib
-    >>> study = cohort.open(pathlib.Path(tempfile.mkdtemp()) / "s.duckdb")
-    >>> study.derive("time_to_event", event_type="relapse").height
+    >>> import cohort, tempfile, pathlib, warnings
+    >>> study = cohort.open(pathlib.Path(tempfile.mkdtemp()) / "s.duckdb", create=True)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     study.derive("time_to_event", event_type="relapse").height
     0
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    derivation 'time_to_event' found no rows with event_type='relapse', ...
+    >>> study.derive("time_to_event", event_type="relapsee")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cohort.errors.ParameterError: derivation 'time_to_event': event_type 'relapsee' is not \
+an event type or death; closest: relapse; allowed: relapse, remission, ..., death
     """
-    text, values = compile_derivation(name, **params)
+    d, available = _find(name)
+    checked = check_parameters(con, d, _values(d, params))
+    text, values = _bound(d, available, checked)
     try:
-        return con.sql(text, params=values).pl()
+        rows = con.sql(text, params=values).pl()
     except duckdb.Error as exc:
         raise UserError(f"derivation {name!r} failed with parameters {values}: "
                         f"{str(exc).splitlines()[0]}") from None
+    _warn_if_empty(name, rows, values)
+    return rows

@@ -74,5 +74,6 @@ def test_one_cause_is_time_to_event(simulated_study):
 
 def test_unknown_cause_is_a_clear_error(make_study):
     study = make_study(participants=people("a"))
-    with pytest.raises(UserError, match="unknown cause.*deth.*use death, withdrawal or an event"):
+    with pytest.raises(UserError, match="causes 'deth' is not an event type, death or withdrawal; "
+                       "closest: death; allowed: relapse, .*, death, withdrawal$"):
         study.derive("competing_risks", causes=["death", "deth"])
