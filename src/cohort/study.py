@@ -301,7 +301,9 @@ class Study:
         return validate_loaded(self, table=table, batch=batch)
 
     def derive(self, name: str, **params: Any) -> pl.DataFrame:
-        """Run the derivation ``sql/derive/<name>.sql`` with bound parameters."""
+        """Run the derivation ``sql/derive/<name>.sql`` with bound parameters, checked first
+        (:class:`cohort.errors.ParameterError`); no rows or no events warns
+        (:class:`cohort.errors.EmptyResultWarning`). See :func:`cohort.derive.derive`."""
         from cohort.derive import derive
 
         return derive(self.con, name, **params)
