@@ -5,8 +5,10 @@ a value must be of that type (the command line gives text: ``90``, ``2024-12-31`
 ``true``, ``[6, 12]`` or ``6,12`` for a list). A parameter's name says what it means in
 every derivation (values flow by name to the derivations it uses), so the values a
 vocabulary parameter may take are declared here once, by name, in :data:`VOCABULARIES`:
-``event_type``, ``term``, ``origin``, ``causes`` and ``instruments``. ``null`` (``None``)
-is allowed only where it is the declared default.
+``event_type``, ``term``, ``origin``, ``causes`` and ``instruments``, as are the minimums
+of numeric ones (:data:`MINIMUMS`: a window of at least one day, ...) and the cut points
+that must increase (:data:`INCREASING`). ``null`` (``None``) is allowed only where it is
+the declared default.
 
 Examples
 --------
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from cohort.tables import EVENT_TYPES, INSTRUMENTS
 if TYPE_CHECKING:
     from cohort.derive import Derivation
 
-__all__ = ["ORIGINS", "VOCABULARIES", "Vocabulary", "check_parameters", "typed"]
+__all__ = ["INCREASING", "MINIMUMS", "ORIGINS", "VOCABULARIES", "Vocabulary", "check_parameters", "typed"]
 
 #: The origins of follow-up (follow_up.sql): the first treatment session, or enrolment.
 ORIGINS = ("first_session", "enrolment")
@@ -73,6 +76,14 @@ VOCABULARIES: dict[str, Vocabulary] = {
     "origin": Vocabulary("an origin of follow-up", ORIGINS),
     "instruments": Vocabulary("an instrument", INSTRUMENTS),
 }
+
+#: The smallest value a numeric parameter (each element of a list) may take, by name.
+MINIMUMS: dict[str, float] = {
+    "window_days": 1, "age_band_years": 1, "horizon_months": 1, "pwp_max_stratum": 1,
+    "landmarks": 0, "dose_bands_g": 0,
+}
+#: List parameters whose values must be strictly increasing (cut points).
+INCREASING = frozenset({"dose_bands_g"})
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _TRUE, _FALSE = {"true", "t", "yes", "y", "1"}, {"false", "f", "no", "n", "0"}
@@ -177,6 +188,20 @@ def _check_vocabulary(derivation: str, name: str, value: Any, vocabulary: Vocabu
             f"allowed: {listed}")
 
 
+def _check_range(name: str, value: Any) -> None:
+    if name not in MINIMUMS or value is None:
+        return
+    given = value if isinstance(value, list) else [value]
+    if None in given:
+        raise ParameterError(f"parameter {name}: {value} holds a null; give numbers only")
+    low = MINIMUMS[name]
+    for v in given:
+        if v < low:
+            raise ParameterError(f"parameter {name}: {v} is below its minimum {low:g}")
+    if name in INCREASING and any(b <= a for a, b in itertools.pairwise(given)):
+        raise ParameterError(f"parameter {name}: {value} must be strictly increasing")
+
+
 def check_parameters(con: duckdb.DuckDBPyConnection, derivation: Derivation,
                      values: dict[str, Any]) -> dict[str, Any]:
     """Every declared parameter's value typed as declared and, for a vocabulary
@@ -207,6 +232,7 @@ def check_parameters(con: duckdb.DuckDBPyConnection, derivation: Derivation,
     for name, p in declared.items():
         try:
             checked[name] = typed(name, p.type, values[name])
+            _check_range(name, checked[name])
         except ParameterError as exc:
             raise ParameterError(f"derivation {derivation.name!r}: {exc}") from None
     for name, vocabulary in VOCABULARIES.items():

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cohort.cli import app
 from cohort.derive import derivations
-from cohort.derive_parameters import EVENTS, ORIGINS, VOCABULARIES, typed
+from cohort.derive_parameters import EVENTS, INCREASING, MINIMUMS, ORIGINS, VOCABULARIES, typed
 from cohort.errors import EmptyResultWarning, ParameterError
 from cohort.tables import EVENT_TYPES
 
@@ -122,6 +122,17 @@ def test_typed_parameters_are_checked(small):
         small, "landmark", landmarks="6,x")
 
 
+def test_impossible_numbers_are_refused(small):
+    # on main: division by zero, or rows computed from a negative window or unsorted cuts
+    assert refused(small, "person_time", age_band_years=0) == (
+        "derivation 'person_time': parameter age_band_years: 0 is below its minimum 1")
+    assert "window_days: -5 is below its minimum 1" in refused(small, "counting_process",
+                                                              window_days="-5")
+    assert "landmarks: -6 is below its minimum 0" in refused(small, "landmark", landmarks=[6, -6])
+    assert "dose_bands_g: [5.0, 1.0] must be strictly increasing" in refused(
+        small, "person_time", dose_bands_g="5,1")
+
+
 def test_values_given_as_text_are_typed_as_declared():
     assert typed("window_days", "integer", " 90 ") == 90
     assert typed("admin_end", "date", "2020-12-31") == dt.date(2020, 12, 31)
@@ -134,7 +145,7 @@ def test_values_given_as_text_are_typed_as_declared():
 
 def test_the_registry_names_only_declared_parameters_and_known_event_types():
     declared = {p.name for d in derivations().values() for p in d.parameters}
-    assert set(VOCABULARIES) <= declared
+    assert set(VOCABULARIES) | set(MINIMUMS) <= declared and INCREASING <= set(MINIMUMS)
     assert EVENTS == (*EVENT_TYPES, "death")
 
 
