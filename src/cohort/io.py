@@ -18,18 +18,26 @@ import polars as pl
 from cohort.db import quote_ident, scalar
 from cohort.delimited import csv_dialect, stage_csv
 from cohort.errors import InputFileError
+from cohort.excel import SheetText, read_sheet
 from cohort.mapping import ReadOptions
 from cohort.sourcefile import SourceFile, describe_file
 
 __all__ = ["read_header_and_samples", "stage_raw"]
 
 
-def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: str) -> list[str]:
+def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: str, *,
+                 source_lines: pl.Series | None = None,
+                 parse_errors: pl.Series | None = None) -> list[str]:
+    """Stage ``frame`` as text; its records' lines are ``source_lines`` (default 2, 3, ...)."""
     names = [str(c).strip() for c in frame.columns]
     text = frame.rename(dict(zip(frame.columns, names, strict=True))).with_columns(
         pl.all().cast(pl.String)
     ).with_row_index("source_line", offset=2).with_columns(
         pl.col("source_line").cast(pl.Int64), _parse_error=pl.lit(None, dtype=pl.String))
+    if source_lines is not None:
+        text = text.with_columns(source_line=source_lines.cast(pl.Int64))
+    if parse_errors is not None:
+        text = text.with_columns(_parse_error=parse_errors.cast(pl.String))
     con.register("_cohort_frame", text)
     try:
         con.execute(f"create or replace temp table {target} as select * from _cohort_frame")
@@ -38,14 +46,8 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: st
     return names
 
 
-def _read_excel(path: Path, sheet: str | None) -> pl.DataFrame:
-    try:
-        if sheet is None:
-            return pl.read_excel(path, sheet_id=1, infer_schema_length=0)
-        return pl.read_excel(path, sheet_name=sheet, infer_schema_length=0)
-    except Exception as exc:  # fastexcel raises its own types
-        text = str(exc).splitlines()[0]
-        raise InputFileError(f"{path}: cannot read Excel sheet {sheet or '1'}: {text}") from None
+def _read_excel(path: Path, sheet: str | None) -> SheetText:
+    return read_sheet(path, sheet=sheet)
 
 
 def _read_stat(path: Path, fmt: str) -> pl.DataFrame:
@@ -95,7 +97,9 @@ def stage_raw(
     elif src.format == "parquet":
         header = _stage_parquet(con, src, target)
     elif src.format == "excel":
-        header = _stage_frame(con, _read_excel(src.path, sheet), target)
+        book = _read_excel(src.path, sheet)
+        header = _stage_frame(con, book.frame, target, source_lines=book.rows,
+                              parse_errors=book.problems)
     else:
         header = _stage_frame(con, _read_stat(src.path, src.format), target)
     return header, int(scalar(con, f"select count(*) from {target}"))

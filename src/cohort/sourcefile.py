@@ -20,7 +20,7 @@ __all__ = ["BLOCK", "SourceFile", "describe_file", "detect_format"]
 
 _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv",
-    ".xlsx": "excel", ".xlsm": "excel",
+    ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel",
     ".parquet": "parquet", ".pq": "parquet",
     ".sav": "spss", ".zsav": "spss",
     ".sas7bdat": "sas",
@@ -31,6 +31,8 @@ _MAGIC = {
     "parquet": (b"PAR1",),
     "spss": (b"$FL2", b"$FL3"),
 }
+#: an OLE2 compound file: an Excel 97-2003 workbook (.xls), or an encrypted .xlsx
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 #: bytes per block of the sparse newline index (and of reads)
@@ -81,6 +83,11 @@ def detect_format(path: Path, declared: str | None = None) -> str:
         head = fh.read(8192)
     if not head:
         raise InputFileError(f"{path}: the file is empty (0 bytes); ask the site to resend it")
+    if fmt == "excel" and head.startswith(_OLE2):
+        raise InputFileError(
+            f"{path}: is an Excel 97-2003 workbook (.xls) or a password-protected one; cohort "
+            "reads .xlsx and .xlsm: open it in Excel or LibreOffice, remove any password and "
+            "save it as Excel Workbook (.xlsx)")
     if fmt in _MAGIC and not head.startswith(_MAGIC[fmt]):
         raise InputFileError(
             f"{path}: is not a valid {fmt} file (its first bytes are {head[:8]!r}); "
