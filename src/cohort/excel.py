@@ -30,6 +30,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
@@ -53,6 +54,18 @@ _BUILTIN_DATE_FORMATS = frozenset([*range(14, 23), *range(27, 37), *range(45, 48
 _FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
 _EPOCH_1900 = datetime(1899, 12, 30)
 _EPOCH_1904 = datetime(1904, 1, 1)
+#: the spreadsheet namespaces (transitional, strict); expat names elements "namespace}local"
+_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+               "http://purl.oclc.org/ooxml/spreadsheetml/main")
+
+
+def _names(*local: str) -> frozenset[str]:
+    return frozenset(f"{ns}}}{name}" for ns in _NAMESPACES for name in local)
+
+
+_CELL, _VALUE, _TEXT, _ROW, _PHONETIC, _SHARED = (
+    _names(n) for n in ("c", "v", "t", "row", "rPh", "si"))
+_VALUE_OR_TEXT = _VALUE | _TEXT
 
 
 @dataclass(frozen=True)
@@ -165,7 +178,7 @@ def _rels_path(part: str) -> str:
 
 def _parse(fh: IO[bytes], start: object, end: object, text: object) -> Iterator[None]:
     """Feed ``fh`` to expat block by block (bounded memory); yield after each block."""
-    parser = expat.ParserCreate()
+    parser = expat.ParserCreate(namespace_separator="}")
     parser.buffer_text = True
     parser.StartElementHandler = start
     parser.EndElementHandler = end
@@ -184,21 +197,19 @@ def _shared_strings(zf: zipfile.ZipFile, part: str) -> list[str]:
     state = {"t": False, "rph": 0}
 
     def start(name: str, _attrs: dict[str, str]) -> None:
-        tag = name.rpartition(":")[2]
-        if tag == "t" and not state["rph"]:
+        if name in _TEXT and not state["rph"]:
             state["t"] = True
-        elif tag == "rPh":
+        elif name in _PHONETIC:
             state["rph"] += 1
-        elif tag == "si":
+        elif name in _SHARED:
             parts.clear()
 
     def end(name: str) -> None:
-        tag = name.rpartition(":")[2]
-        if tag == "t":
+        if name in _TEXT:
             state["t"] = False
-        elif tag == "rPh":
+        elif name in _PHONETIC:
             state["rph"] -= 1
-        elif tag == "si":
+        elif name in _SHARED:
             out.append("".join(parts))
 
     def text(data: str) -> None:
@@ -240,6 +251,7 @@ def _number_text(v: str) -> str:
     return v
 
 
+@lru_cache(maxsize=1 << 16)  # a sheet's dates repeat (visit days)
 def _date_text(v: str, *, date1904: bool) -> str:
     """A date-formatted number as ISO text (the number itself if it is no date)."""
     try:
@@ -269,6 +281,7 @@ class _SheetParser:
     def __init__(self, book: _Workbook, where: str) -> None:
         self.book, self.where = book, where
         self.row_number = 0
+        self.row_text = "0"
         self.column = 0
         self.cells: dict[int, str] = {}
         self.errors: dict[int, str] = {}
@@ -281,8 +294,7 @@ class _SheetParser:
         self.numbers: dict[str, int] = {}  # column letters -> number, as met
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        tag = name.rpartition(":")[2]
-        if tag == "c":
+        if name in _CELL:
             ref = attrs.get("r")
             if ref:
                 letters = ref.rstrip("0123456789")
@@ -290,7 +302,8 @@ class _SheetParser:
                 if number is None:
                     number = self.numbers[letters] = _column_number(letters)
                 self.column = number
-                if ref[len(letters):] and int(ref[len(letters):]) != self.row_number:
+                digits = ref[len(letters):]
+                if digits != self.row_text and digits and int(digits) != self.row_number:
                     raise InputFileError(f"{self.where}: cell {ref} lies outside its row "
                                          f"{self.row_number}; save the workbook again from Excel")
             else:
@@ -301,11 +314,9 @@ class _SheetParser:
             self.ref = ref or f"{_column_letters(self.column)}{self.row_number}"
             self.kind, self.style = attrs.get("t", "n"), attrs.get("s", "")
             self.text.clear()
-        elif tag in ("v", "t") and not self.phonetic:
-            self.capture = True
-        elif tag == "rPh":
-            self.phonetic += 1
-        elif tag == "row":
+        elif name in _VALUE_OR_TEXT:
+            self.capture = not self.phonetic
+        elif name in _ROW:
             r = attrs.get("r")
             number = int(r) if r else self.row_number + 1
             if number <= self.row_number or number > MAX_ROWS:
@@ -314,19 +325,21 @@ class _SheetParser:
                     if number <= self.row_number else
                     f"{self.where}: row {number} lies beyond row {MAX_ROWS:,}, outside Excel's grid"
                     "; save the workbook again from Excel")
-            self.row_number, self.column = number, 0
+            self.row_number, self.row_text, self.column = number, str(number), 0
             self.cells, self.errors = {}, {}
+        elif name in _PHONETIC:
+            self.phonetic += 1
 
     def end(self, name: str) -> None:
-        tag = name.rpartition(":")[2]
-        if tag in ("v", "t"):
+        if name in _VALUE_OR_TEXT:
             self.capture = False
-        elif tag == "c":
+        elif name in _CELL:
             self._cell()
-        elif tag == "rPh":
+        elif name in _ROW:
+            if self.cells:
+                self.rows.append((self.row_number, self.cells, self.errors))
+        elif name in _PHONETIC:
             self.phonetic -= 1
-        elif tag == "row" and self.cells:
-            self.rows.append((self.row_number, self.cells, self.errors))
 
     def characters(self, data: str) -> None:
         if self.capture:
