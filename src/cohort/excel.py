@@ -28,6 +28,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -40,7 +41,7 @@ import polars as pl
 
 from cohort.errors import InputFileError, MappingError
 
-__all__ = ["MAX_COLUMNS", "MAX_ROWS", "SheetText", "read_sheet"]
+__all__ = ["MAX_COLUMNS", "MAX_ROWS", "SheetText", "read_sheet", "sheet_to_read"]
 
 #: rows and columns of an Excel sheet (XFD1048576 is its last cell)
 MAX_ROWS = 1_048_576
@@ -133,9 +134,16 @@ class _Workbook:
             kind, part = targets.get(rid, ("", ""))
             if kind == "worksheet":
                 self.sheets.append((e.get("name", ""), e.get("state", "visible"), part))
-        parts = {kind: part for kind, part in targets.values()}
-        self.shared = _shared_strings(zf, parts["sharedStrings"]) if "sharedStrings" in parts else []
-        self.date_styles = _date_styles(zf, parts["styles"]) if "styles" in parts else frozenset()
+        self.parts = {kind: part for kind, part in targets.values()}
+        self.shared: list[str] = []
+        self.date_styles: frozenset[int] = frozenset()
+
+    def read_cell_parts(self) -> None:
+        """Read the shared strings and the date styles (the sheet's cells refer to them)."""
+        if "sharedStrings" in self.parts:
+            self.shared = _shared_strings(self.zf, self.parts["sharedStrings"])
+        if "styles" in self.parts:
+            self.date_styles = _date_styles(self.zf, self.parts["styles"])
 
     def _relations(self, rels: str, *, base: str) -> dict[str, tuple[str, str]]:
         if rels not in self.zf.namelist():
@@ -380,6 +388,30 @@ def _rows(zf: zipfile.ZipFile, part: str, parser: _SheetParser
             parser.rows.clear()
 
 
+def sheet_to_read(path: Path, *, sheet: str | None = None) -> str:
+    """The name of the worksheet :func:`read_sheet` reads (``sheet``, else the first visible).
+
+    Raises
+    ------
+    InputFileError
+        As :func:`read_sheet`, for a workbook that cannot be read or a sheet it lacks.
+    """
+    with _opened(path) as zf:
+        return _Workbook(zf, path).choose(sheet)[0]
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The workbook's zip; what cannot be read in it is a one-line InputFileError."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            yield zf
+    except (zipfile.BadZipFile, KeyError, ValueError, expat.ExpatError,
+            ElementTree.ParseError, OSError) as exc:
+        raise InputFileError(f"{path}: cannot read the Excel workbook ({str(exc).splitlines()[0]})"
+                             "; open it in Excel and save it again as .xlsx") from None
+
+
 def read_sheet(path: Path, *, sheet: str | None = None) -> SheetText:
     """Read a worksheet of ``path`` as text columns with their sheet row numbers.
 
@@ -413,18 +445,14 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> SheetText:
     >>> t.sheet, t.rows.to_list(), t.frame.row(0)
     ('scores', [4], ('P1', '30'))
     """
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _read(zf, path, sheet)
-    except (zipfile.BadZipFile, KeyError, ValueError, expat.ExpatError,
-            ElementTree.ParseError, OSError) as exc:
-        raise InputFileError(f"{path}: cannot read the Excel workbook ({str(exc).splitlines()[0]})"
-                             "; open it in Excel and save it again as .xlsx") from None
+    with _opened(path) as zf:
+        return _read(zf, path, sheet)
 
 
 def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None) -> SheetText:
     book = _Workbook(zf, path)
     name, part = book.choose(sheet)
+    book.read_cell_parts()
     where = f"{path}: sheet {name!r}"
     parser = _SheetParser(book, where)
     rows = _rows(zf, part, parser)

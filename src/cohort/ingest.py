@@ -66,6 +66,7 @@ from cohort.errors import (
     OrphanRowsError,
     UserError,
 )
+from cohort.excel import sheet_to_read
 from cohort.identifiers import screen_free_text
 from cohort.io import stage_raw
 from cohort.mapping import (
@@ -323,6 +324,8 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
     try:
         progress(f"{path.name}: reading")
         sheet = spec.for_table(table).sheet if spec else None
+        # a workbook's batch says which sheet it holds (the first visible one unless named)
+        read_from = f"sheet {sheet_to_read(src.path, sheet=sheet)!r}" if src.format == "excel" else ""
         fast_csv = src.format == "csv"
         # a delimited text file is read whole only once, typed (below); this is a sample
         header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw,
@@ -381,7 +384,7 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
                         header=kept, rows_read=rows_read, raw=raw, rows=rows, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
                         fatal_fraction=config.fatal_error_fraction,
-                        screened=screened.warnings)
+                        screened=screened.warnings, read_from=read_from)
     finally:
         drop_coerced(con, typed)
         for t in (staged, errors, raw, f"_masked_{batch}"):
@@ -486,7 +489,7 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
              site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
              rows: Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
              loaded_by: str, fatal_fraction: float,
-             screened: pl.DataFrame | None = None) -> LoadResult:
+             screened: pl.DataFrame | None = None, read_from: str = "") -> LoadResult:
     from cohort.identifiers import EMAIL_PATTERN, masked
 
     findings = report.findings if report is not None else _NO_FINDINGS
@@ -523,6 +526,8 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         if replaces is not None:
             message += (f"; batch {replaces} stays in force" if fatal
                         else f"; replaces batch {replaces} (now superseded)")
+        if read_from:  # the part of the file read (a workbook's sheet)
+            message = f"{read_from}: {message}"
         cols = [c.name for c in table_columns(table)]
         collist = ", ".join(quote_ident(c) for c in cols)
         con.execute("begin transaction")
