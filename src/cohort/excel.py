@@ -484,20 +484,21 @@ def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None) -> SheetText:
         numbers.clear()
         problems.clear()
 
+    headed = position.keys()
     for number, cells, errors in rows:
-        for c in cells:
-            if c not in position:
-                raise InputFileError(
-                    f"{where}: cell {_column_letters(c)}{number} holds a value but column "
-                    f"{_column_letters(c)} has no header in row {header_row}; give the column a "
-                    "header, or clear the cell")
+        if not cells.keys() <= headed:
+            c = min(cells.keys() - headed)
+            raise InputFileError(
+                f"{where}: cell {_column_letters(c)}{number} holds a value but column "
+                f"{_column_letters(c)} has no header in row {header_row}; give the column a "
+                "header, or clear the cell")
         for c, v in zip(columns, values, strict=True):
             v.append(cells.get(c))
         numbers.append(number)
         problems.append("; ".join(
             f"sheet row {number}, column {names[position[c]]!r} (cell {_column_letters(c)}{number}): "
             f"the Excel error {code} instead of a value; correct the formula or the cell"
-            for c, code in errors.items()) or None)
+            for c, code in errors.items()) if errors else None)
         if len(numbers) == _CHUNK_ROWS:
             flush()
     flush()
