@@ -61,7 +61,8 @@ _NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
 
 
 def _names(*local: str) -> frozenset[str]:
-    return frozenset(f"{ns}}}{name}" for ns in _NAMESPACES for name in local)
+    """An element's names: in either namespace, or in none (as some writers leave it)."""
+    return frozenset([*(f"{ns}}}{name}" for ns in _NAMESPACES for name in local), *local])
 
 
 _CELL, _VALUE, _TEXT, _ROW, _PHONETIC, _SHARED = (

@@ -8,6 +8,7 @@ declares A1:XFD1048576, a cell at XFD1048576) by editing the sheet's XML in the 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -261,6 +262,34 @@ def test_the_staged_text_of_each_kind_of_cell(tmp_path):
     sheet = read_sheet(tmp_path / "kinds.xlsx")
     assert sheet.frame.row(0) == ("2021-12-31", "2021-12-31 23:59:59", "12:00:00", "1001",
                                   "1.5e-07", "true", "2002", " spaced 0012 ")
+
+
+_MAIN = ' xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+
+@pytest.mark.parametrize("edit", [
+    lambda xml: re.sub(r"<(/?)(?!\?)(\w+)", r"<\1x:\2", xml).replace(_MAIN, _MAIN.replace("xmlns", "xmlns:x")),
+    lambda xml: xml.replace(_MAIN, ""),
+], ids=["prefixed-namespace", "no-namespace"])
+def test_sheets_written_with_a_namespace_prefix_or_none(tmp_path, edit):
+    from cohort.excel import read_sheet
+
+    book = _edit(_workbook(tmp_path / "visits.xlsx", ROWS), SHEET, edit)
+    assert "<x:c " in zipfile.ZipFile(book).read(SHEET).decode() or _MAIN not in zipfile.ZipFile(
+        book).read(SHEET).decode()
+    sheet = read_sheet(book)
+    assert sheet.rows.to_list() == [2, 3, 4] and sheet.frame.row(2) == ("P3", "2020-04-01", "MADRS", "12")
+
+
+def test_dates_of_a_workbook_counting_from_1904(tmp_path):
+    from cohort.excel import read_sheet
+
+    wb = xlsxwriter.Workbook(tmp_path / "mac.xlsx", {"date_1904": True})
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, ["day"])
+    ws.write_datetime(1, 0, datetime(2020, 2, 29), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    wb.close()
+    assert read_sheet(tmp_path / "mac.xlsx").frame.row(0) == ("2020-02-29",)
 
 
 @pytest.mark.parametrize(("formula", "code"), [("=NA()", "#N/A"), ("=1/0", "#DIV/0!")])
