@@ -329,11 +329,11 @@ class _SheetParser:
             r = attrs.get("r")
             number = int(r) if r else self.row_number + 1
             if number <= self.row_number or number > MAX_ROWS:
-                raise InputFileError(
-                    f"{self.where}: row {number} comes after row {self.row_number}"
-                    if number <= self.row_number else
-                    f"{self.where}: row {number} lies beyond row {MAX_ROWS:,}, outside Excel's grid"
-                    "; save the workbook again from Excel")
+                what = (f"comes after row {self.row_number} (the rows are out of order)"
+                        if number <= self.row_number else
+                        f"lies beyond row {MAX_ROWS:,}, outside Excel's grid")
+                raise InputFileError(f"{self.where}: row {number} {what}; save the workbook again "
+                                     "from Excel")
             self.row_number, self.row_text, self.column = number, str(number), 0
             self.cells, self.errors = {}, {}
         elif name in _PHONETIC:

@@ -321,6 +321,11 @@ def test_an_old_xls_or_encrypted_workbook_says_to_save_as_xlsx(tmp_path, study):
     assert study.uploads().height == 0
 
 
+def _stray_cell_at(ref: str, content: str, *, row: int, kind: str = "n") -> callable:
+    return lambda xml: xml.replace("</sheetData>", f'<row r="{row}"><c r="{ref}" t="{kind}">'
+                                   f"{content}</c></row></sheetData>")
+
+
 def _hide_all(path: Path) -> Path:
     return _edit(path, "xl/workbook.xml", lambda xml: xml.replace('<sheet name="visits"',
                                                                     '<sheet name="visits" state="hidden"'))
@@ -337,6 +342,14 @@ def _hide_all(path: Path) -> Path:
     (lambda p: _edit(_workbook(p, []), SHEET, lambda x: x[:x.index("<sheetData>")]
                      + "<sheetData/>" + x[x.index("</sheetData>") + 12:]), InputFileError,
      r"sheet 'visits' is empty \(no cell holds a value\)"),
+    (lambda p: _edit(_workbook(p, ROWS), SHEET, lambda x: x.replace('<row r="3"', '<row r="1"')),
+     InputFileError, r"sheet 'visits': row 1 comes after row 2"),
+    (lambda p: _edit(_workbook(p, ROWS), SHEET, _stray_cell_at("XFE7", "<v>1</v>", row=7)),
+     InputFileError, r"cell XFE7 lies beyond column XFD, outside Excel's grid"),
+    (lambda p: _edit(_workbook(p, ROWS), SHEET, _stray_cell_at("A1048577", "<v>1</v>", row=1048577)),
+     InputFileError, r"row 1048577 lies beyond row 1,048,576, outside Excel's grid"),
+    (lambda p: _edit(_workbook(p, ROWS), SHEET, _stray_cell_at("A9", '<v>99</v>', row=9, kind="s")),
+     InputFileError, r"cell A9 refers to shared string '99', which the workbook lacks"),
     (lambda p: p.write_bytes(b"PK\x03\x04 truncated") and p, InputFileError,
      r"cannot read the Excel workbook .*save it again as .xlsx"),
 ])
