@@ -265,20 +265,20 @@ def _date_text(v: str, *, date1904: bool) -> str:
     """A date-formatted number as ISO text (the number itself if it is no date)."""
     try:
         serial = float(v)
-    except ValueError:
-        return v
-    if date1904:
-        moment = _EPOCH_1904 + timedelta(days=serial)
-    elif serial >= 61:
-        moment = _EPOCH_1900 + timedelta(days=serial)
-    elif 1 <= serial < 60:  # Excel counts a 29 February 1900 that was not
-        moment = _EPOCH_1900 + timedelta(days=serial + 1)
-    elif 0 <= serial < 1:
-        moment = _EPOCH_1900 + timedelta(days=serial)
-        return (moment + timedelta(microseconds=500_000)).strftime("%H:%M:%S")
-    else:
+        if date1904:
+            moment = _EPOCH_1904 + timedelta(days=serial)
+        elif serial >= 61:
+            moment = _EPOCH_1900 + timedelta(days=serial)
+        elif 1 <= serial < 60:  # Excel counts a 29 February 1900 that was not
+            moment = _EPOCH_1900 + timedelta(days=serial + 1)
+        elif 0 <= serial < 1:
+            moment = _EPOCH_1900 + timedelta(days=serial)
+            return (moment + timedelta(microseconds=500_000)).strftime("%H:%M:%S")
+        else:
+            return _number_text(v)
+        moment = (moment + timedelta(microseconds=500_000)).replace(microsecond=0)
+    except (ValueError, OverflowError):  # not a number, or beyond the calendar
         return _number_text(v)
-    moment = (moment + timedelta(microseconds=500_000)).replace(microsecond=0)
     if moment.hour == moment.minute == moment.second == 0:
         return moment.strftime("%Y-%m-%d")
     return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -249,7 +249,8 @@ def test_the_staged_text_of_each_kind_of_cell(tmp_path):
 
     wb = xlsxwriter.Workbook(tmp_path / "kinds.xlsx")
     ws = wb.add_worksheet()
-    ws.write_row(0, 0, ["date", "datetime", "time", "int", "float", "bool", "formula", "text"])
+    ws.write_row(0, 0, ["date", "datetime", "time", "int", "float", "bool", "formula", "text",
+                        "no date"])
     ws.write_datetime(1, 0, datetime(2021, 12, 31), wb.add_format({"num_format": "d mmm yyyy"}))
     ws.write_datetime(1, 1, datetime(2021, 12, 31, 23, 59, 59), wb.add_format({"num_format": "m/d/yy h:mm:ss"}))
     ws.write_number(1, 2, 0.5, wb.add_format({"num_format": "h:mm"}))
@@ -258,10 +259,11 @@ def test_the_staged_text_of_each_kind_of_cell(tmp_path):
     ws.write_boolean(1, 5, True)
     ws.write_formula(1, 6, "=D2*2", None, 2002)
     ws.write_string(1, 7, " spaced 0012 ")
+    ws.write_number(1, 8, 1e12, wb.add_format({"num_format": "yyyy-mm-dd"}))  # beyond year 9999
     wb.close()
     sheet = read_sheet(tmp_path / "kinds.xlsx")
     assert sheet.frame.row(0) == ("2021-12-31", "2021-12-31 23:59:59", "12:00:00", "1001",
-                                  "1.5e-07", "true", "2002", " spaced 0012 ")
+                                  "1.5e-07", "true", "2002", " spaced 0012 ", "1000000000000")
 
 
 _MAIN = ' xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
