@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cohort.errors import EXIT_FATAL, EXIT_OK, EXIT_ROWS_QUARANTINED, UserError
 
@@ -37,6 +38,24 @@ DbOption = Annotated[Path, typer.Option("--db", help="The study database file.",
                                         envvar="COHORT_DB")]
 
 
+LimitOption = Annotated[int, typer.Option(
+    "--limit", min=0, help="Rows to show (0: all); the listing says how many it left out.")]
+LIMIT = 50
+
+
+def say(message: object, *, label: str | None = None, style: str | None = None,
+        err: bool = False) -> None:
+    """Print ``message`` verbatim: its text (file names, values, fix instructions such as
+    ``[read]``) is never read as rich markup nor highlighted; only ``label`` (e.g.
+    ``"error:"``) is styled."""
+    text = Text()
+    if label:
+        text.append(label, style=style or "bold")
+        text.append(" ")
+    text.append(str(message))
+    (err_console if err else console).print(text, highlight=False, soft_wrap=True)
+
+
 def user_errors(func: F) -> F:
     """Turn a UserError into one red line on stderr and its exit code."""
 
@@ -45,19 +64,27 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except UserError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            say(exc, label="error:", style="bold red", err=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _frame_table(df: Any, title: str | None = None, max_rows: int = 50) -> Table:
-    table = Table(title=title, show_lines=False)
+def _listing(df: Any, *, limit: int, title: str | None = None, export_hint: bool = False) -> None:
+    """Print ``df`` as a table of at most ``limit`` rows (0: all), cells verbatim, and say how
+    many rows were left out and how to see them."""
+    shown = df if limit == 0 else df.head(limit)
+    table = Table(title=None if title is None else Text(title), show_lines=False)
     for c in df.columns:
-        table.add_column(str(c), overflow="fold")
-    for row in df.head(max_rows).iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    return table
+        table.add_column(Text(str(c)), overflow="fold")
+    for row in shown.iter_rows():
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+    console.print(table)
+    hidden = df.height - shown.height
+    if hidden:
+        how = "use --limit N (0: all)" + (" or --export FILE" if export_hint else "")
+        say(f"… {hidden:,} more row{'s' if hidden != 1 else ''} not shown "
+            f"({df.height:,} in all); {how}")
 
 
 @app.command()
@@ -71,13 +98,16 @@ def demo(
         "--no-disclosure-control", help="Show small counts as they are in the report, JSON "
         "and CSV, and stamp each of them NOT FOR RELEASE.")] = False,
 ) -> None:
-    """Simulate a cohort, load its site files, validate, derive, fit and report."""
+    """Simulate a cohort, load its site files, validate, derive, fit and report.
+
+    Exit codes: 0 done; 3 a user error (e.g. the output folder cannot be written).
+    """
     from cohort.pipeline import run_demo
     from cohort.report import Disclosure
 
     result = run_demo(n_participants=participants, out=out, seed=seed, years=years, console=console,
                       disclosure=Disclosure(enabled=not no_disclosure_control))
-    console.print(result.summary_text())
+    say(result.summary_text())
 
 
 @app.command()
@@ -137,10 +167,9 @@ def _print_results(results: list[Any]) -> int:
     worst = EXIT_OK
     for r in results:
         colour = {"loaded": "green", "rejected": "red"}[r.status]
-        console.print(f"[{colour}]{r.status}[/] {r.file} -> {r.table} batch {r.batch_id}: "
-                      f"read {r.rows_read}, loaded {r.rows_loaded}, quarantined "
-                      f"{r.rows_quarantined}, warnings {r.rows_warned}. {r.message}",
-                      highlight=False)
+        say(f"{r.file} -> {r.table} batch {r.batch_id}: read {r.rows_read}, loaded "
+            f"{r.rows_loaded}, quarantined {r.rows_quarantined}, warnings {r.rows_warned}. "
+            f"{r.message}", label=r.status, style=colour)
         if r.status == "rejected":
             worst = EXIT_FATAL
         elif r.rows_quarantined and worst == EXIT_OK:
@@ -186,24 +215,39 @@ def validate(
     batch: Annotated[int | None, typer.Option(help="Only the rows of this batch.")] = None,
     table: Annotated[str | None, typer.Option(help="Only this table.")] = None,
     all_tables: Annotated[bool, typer.Option("--all", help="Every table (the default).")] = False,
-    out: Annotated[Path | None, typer.Option(help="Folder for Data Docs HTML and JSON.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for Data Docs HTML and JSON (created if missing).")] = None,
 ) -> None:
-    """Validate loaded rows; exit 0 pass, 1 errors, 2 fatal."""
+    """Validate loaded rows (tables with no rows yet are skipped and said so).
+
+    Exit codes: 0 every rule passes (or nothing is loaded yet); 1 errors; 2 a fatal
+    finding; 3 a user error (e.g. no such batch or table).
+    """
     import cohort
+    from cohort.export import output_folder
+    from cohort.tables import TABLES
 
     if all_tables and (batch is not None or table is not None):
         raise UserError("--all validates every table: leave out --batch and --table")
+    if out is not None:
+        output_folder(out, option="--out")
     with cohort.open(db, create=False) as study:
         reports = study.validate(table=table, batch=batch)
+    if not reports and table is None and batch is None:
+        say("the study has no rows yet: nothing to validate; load files with `cohort load`")
+    elif batch is None:
+        for name in [table] if table else TABLES:
+            if name not in reports:
+                say(f"{name}: no rows yet, skipped")
     worst = EXIT_OK
     for name, report in reports.items():
         failing = report.summary.filter(report.summary["n_failing"] > 0)
         if failing.height:
-            console.print(_frame_table(
-                failing.select("rule", "severity", "column", "n_failing", "examples", "message"),
-                title=f"{name}: {report.status} ({report.summary.height} rules)"))
+            _listing(failing.select("rule", "severity", "column", "n_failing", "examples",
+                                    "message"), limit=0,
+                     title=f"{name}: {report.status} ({report.summary.height} rules)")
         else:
-            console.print(f"{name}: all {report.summary.height} rules pass", highlight=False)
+            say(f"{name}: all {report.summary.height} rules pass")
         if out is not None:
             report.write_json(out / f"validation_{name}.json")
             report.write_data_docs(out / f"data_docs_{name}")
@@ -216,14 +260,17 @@ def validate(
 
 @app.command()
 @user_errors
-def uploads(db: DbOption = Path("study.duckdb")) -> None:
-    """List upload batches with provenance and counts."""
+def uploads(db: DbOption = Path("study.duckdb"), limit: LimitOption = 1000) -> None:
+    """List upload batches with provenance and counts.
+
+    Exit codes: 0 listed; 3 a user error (e.g. no such study).
+    """
     import cohort
 
     with cohort.open(db, create=False, read_only=True) as study:
         df = study.uploads().select("batch_id", "table_name", "site_id", "file_name", "rows_read",
                                     "rows_loaded", "rows_quarantined", "status", "loaded_at")
-    console.print(_frame_table(df, max_rows=1000))
+    _listing(df, limit=limit)
 
 
 @app.command()
@@ -231,24 +278,27 @@ def uploads(db: DbOption = Path("study.duckdb")) -> None:
 def quarantine(
     db: DbOption = Path("study.duckdb"),
     batch: Annotated[int | None, typer.Option(help="Only this batch.")] = None,
-    export: Annotated[Path | None, typer.Option(help="Write the rows to .csv or .xlsx.")] = None,
+    export: Annotated[Path | None, typer.Option(
+        help="Write every row to .csv, .xlsx or .parquet (folder created if missing; cells "
+        "that start like a formula get a leading ').")] = None,
+    limit: LimitOption = LIMIT,
 ) -> None:
-    """List rejected rows; --export writes them for the site to fix."""
+    """List rejected rows; --export writes them for the site to fix.
+
+    Exit codes: 0 listed or written; 3 a user error (e.g. no such batch, an output that
+    cannot be written).
+    """
     import cohort
+    from cohort.export import write_table
 
     with cohort.open(db, create=False, read_only=True) as study:
         df = study.quarantine(batch=batch)
     if export is not None:
-        if export.suffix.lower() == ".xlsx":
-            df.write_excel(export)
-        elif export.suffix.lower() == ".csv":
-            df.write_csv(export)
-        else:
-            raise UserError(f"--export {export}: use a .csv or .xlsx file name")
-        console.print(f"{df.height} rows written to {export}")
+        write_table(df, export, option="--export")
+        say(f"{df.height:,} rows written to {export}")
         return
-    console.print(_frame_table(df.select("batch_id", "source_file", "source_line", "column_name",
-                                         "value", "rule", "message")))
+    _listing(df.select("batch_id", "source_file", "source_line", "column_name", "value", "rule",
+                       "message"), limit=limit, export_hint=True)
 
 
 @app.command()
@@ -263,15 +313,17 @@ def rollback(batch: Annotated[int, typer.Argument(help="Batch to take out of for
     Rolling back a correction puts the batch it replaced back in force. Rolling back
     participants whose rows in other tables are still in force (and no other batch in
     force holds them) is refused, exit 3, naming the counts per table, unless --force.
+
+    Exit codes: 0 rolled back; 3 a user error (no such batch, a batch not in force, rows
+    of other tables left without their participants).
     """
     import cohort
 
     with cohort.open(db, create=False) as study:
         result = study.rollback(batch, force=force)
     if result.orphans:
-        err_console.print(f"[bold yellow]warning:[/] {result.orphans_text}", highlight=False,
-                          soft_wrap=True)
-    console.print(result.message, highlight=False)
+        say(result.orphans_text, label="warning:", style="bold yellow", err=True)
+    say(result.message)
 
 
 @app.command()
@@ -280,17 +332,20 @@ def derive(
     name: Annotated[str, typer.Argument(help="Derivation name (sql/derive/NAME.sql).")],
     db: DbOption = Path("study.duckdb"),
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v, repeatable.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write to .parquet or .csv.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write to .parquet, .csv or .xlsx (folder created if missing).")] = None,
+    limit: LimitOption = LIMIT,
 ) -> None:
     """Run a derivation and print or save its rows.
 
     Values are checked before it runs (exit 3: a value not of its parameter's type, or an
     event type, term, origin, cause or instrument the study does not know, with the allowed
     values). No rows, or no events, is a warning on stderr (exit 0).
+
+    Exit codes: 0 done (also with no rows); 3 a user error (unknown derivation, a wrong
+    parameter value, an output that cannot be written).
     """
     import warnings
-
-    from rich.markup import escape
 
     import cohort
     from cohort.errors import EmptyResultWarning
@@ -305,18 +360,14 @@ def derive(
         warnings.simplefilter("always", EmptyResultWarning)
         df = study.derive(name, **params)
     for warning in caught:
-        err_console.print(f"[bold yellow]warning:[/] {escape(str(warning.message))}",
-                          highlight=False, soft_wrap=True)
+        say(warning.message, label="warning:", style="bold yellow", err=True)
     if out is None:
-        console.print(df)
-    elif out.suffix == ".parquet":
-        df.write_parquet(out)
-    elif out.suffix == ".csv":
-        df.write_csv(out)
+        _listing(df, limit=limit, title=f"{name}: {df.height:,} rows")
     else:
-        raise UserError(f"--out {out}: use a .parquet or .csv file name")
-    if out is not None:
-        console.print(f"{df.height} rows written to {out}")
+        from cohort.export import write_table
+
+        write_table(df, out, option="--out")
+        say(f"{df.height:,} rows written to {out}")
 
 
 @mapping_app.command("suggest")
@@ -328,7 +379,10 @@ def mapping_suggest(
     delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding.")] = "utf-8",
 ) -> None:
-    """Draft a mapping spec from a file's header and sample values."""
+    """Draft a mapping spec from a file's header and sample values.
+
+    Exit codes: 0 drafted (on stdout); 3 a user error (e.g. a file that cannot be read).
+    """
     from cohort.io import read_header_and_samples
     from cohort.mapping import ReadOptions, suggest_mapping
     from cohort.tables import TABLES

@@ -21,6 +21,7 @@ __all__ = [
     "OrphanRowsError",
     "StudyNotFoundError",
     "ParameterError",
+    "NoSuchBatchError",
     "ConvergenceWarning",
     "EmptyResultWarning",
     "EXIT_OK",
@@ -83,6 +84,10 @@ class StudyNotFoundError(UserError):
 class ParameterError(UserError):
     """A derivation parameter's value is not of its declared type, or not one the study
     knows (an event type, term, origin, ...); the message lists the allowed values."""
+
+
+class NoSuchBatchError(UserError):
+    """A batch id that is not among the study's uploads."""
 
 
 class ValidationFailed(UserError):

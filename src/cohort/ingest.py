@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from cohort.batches import batch_table
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
 from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
 from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines
@@ -243,12 +244,13 @@ def _check_replaces(con: duckdb.DuckDBPyConnection, replaces: int, *, table: str
                     site_id: str | None) -> str | None:
     """Refuse a ``replaces`` that is not a batch in force of the same table and site;
     return the site of the load (the replaced batch's when none is given)."""
+    batch_table(con, replaces)
     found = con.execute("select status, table_name, site_id from uploads where batch_id = ?",
                         [replaces]).fetchall()
-    status = found[0][0] if found else None
+    status = found[0][0]
     if status != "loaded":
         raise UserError(f"--replaces {replaces}: no batch {replaces} in force "
-                        f"(status: {status or 'no such batch'}); see `cohort uploads`")
+                        f"(status: {status}); see `cohort uploads`")
     _, old_table, old_site = found[0]
     site_id = old_site if site_id is None and old_site else site_id
     if old_table != table or (old_site or None) != (site_id or None):
@@ -646,11 +648,12 @@ def rollback_batch(study: Study, batch: int, *, force: bool = False) -> Rollback
         Rows of other tables would lose their participants (and ``force`` is not given).
     """
     con = study.con
+    batch_table(con, batch)
     found = con.execute("select status, table_name, replaces from uploads where batch_id = ?",
                         [batch]).fetchall()
-    status = found[0][0] if found else None
+    status = found[0][0]
     if status != "loaded":
-        raise UserError(f"batch {batch} is not in force (status: {status or 'no such batch'}); "
+        raise UserError(f"batch {batch} is not in force (status: {status}); "
                         "see `cohort uploads`")
     _, table, replaces = found[0]
     restored = replaces if replaces is not None and scalar(
@@ -678,19 +681,22 @@ def rollback_batch(study: Study, batch: int, *, force: bool = False) -> Rollback
 
 def validate_loaded(study: Study, *, table: str | None = None,
                     batch: int | None = None) -> dict[str, ValidationReport]:
-    """Validate rows already loaded: one batch, one table, or every table (rows in force)."""
+    """Validate rows already loaded: one batch, one table, or every table (rows in force).
+
+    A table with no rows in force (nothing loaded into it yet) is not validated and has no
+    report: the result holds the tables that have rows (a batch is validated whatever it
+    holds).
+    """
     from cohort.tables import TABLES
     from cohort.validate import validate_relation
 
     where = "u.status = 'loaded'"
     params: list[Any] = []
     if batch is not None:
-        batch_table = scalar(study.con, "select table_name from uploads where batch_id = ?", [batch])
-        if batch_table is None:
-            raise UserError(f"no batch {batch}; see `cohort uploads`")
-        if table is not None and table != batch_table:
-            raise UserError(f"batch {batch} holds {batch_table}, not {table}")
-        table, where, params = batch_table, "u.batch_id = ?", [batch]
+        held = batch_table(study.con, batch)
+        if table is not None and table != held:
+            raise UserError(f"batch {batch} holds {held}, not {table}")
+        table, where, params = held, "u.batch_id = ?", [batch]
     names = [table] if table else list(TABLES)
     reports = {}
     for name in names:
@@ -699,6 +705,9 @@ def validate_loaded(study: Study, *, table: str | None = None,
         study.con.execute(
             f"create or replace table {view} as select t.* from store.{name} t "
             f"join uploads u using (batch_id) where {where}", params)
+        if batch is None and not scalar(study.con, f"select count(*) from {view}"):
+            study.con.execute(f"drop table {view}")
+            continue
         try:
             reports[name] = validate_relation(study.con, relation=view, table=name,
                                               **study.validation_options())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from cohort.batches import batch_table
 from cohort.db import frame, quote_ident, scalar
 from cohort.errors import (
     ConfigError,
@@ -227,9 +228,8 @@ class Study:
         gives the batch it replaced back. So any past state of the study can be queried again.
         """
         _known_table(table)
+        batch_table(self.con, batch)
         moment = scalar(self.con, "select loaded_at from uploads where batch_id = ?", [batch])
-        if moment is None:
-            raise UserError(f"no batch {batch}; see `cohort uploads`")
         return frame(self.con, f"""
             with batches as (
                 select * from uploads where batch_id <= $batch and status <> 'rejected'),
@@ -248,9 +248,13 @@ class Study:
         return frame(self.con, "select * exclude (mapping) from uploads order by batch_id")
 
     def quarantine(self, *, batch: int | None = None) -> pl.DataFrame:
-        """Rejected rows, with file, line, column, value, rule and message."""
+        """Rejected rows, with file, line, column, value, rule and message.
+
+        Raises :class:`cohort.errors.NoSuchBatchError` if ``batch`` does not exist.
+        """
         if batch is None:
             return frame(self.con, "select * from quarantine order by batch_id, source_line")
+        batch_table(self.con, batch)
         return frame(
             self.con, "select * from quarantine where batch_id = ? order by source_line", [batch]
         )

@@ -11,6 +11,7 @@ from cohort.errors import (
     AlreadyLoadedError,
     InputFileError,
     MappingError,
+    NoSuchBatchError,
     OrphanRowsError,
     UserError,
 )
@@ -110,7 +111,7 @@ def test_replaces_takes_only_a_batch_in_force(enrolled, tmp_path):
     with pytest.raises(UserError, match="status: superseded"):
         _load(enrolled, _assessments(tmp_path, "c.csv", "P1,2020-02-01,MADRS,32"),
               replaces=a.batch_id)
-    with pytest.raises(UserError, match="no such batch"):
+    with pytest.raises(NoSuchBatchError, match="no batch 99: the study has batches 1 to "):
         _load(enrolled, _assessments(tmp_path, "d.csv", "P1,2020-02-01,MADRS,33"), replaces=99)
 
 
@@ -177,7 +178,7 @@ def test_rollback_of_a_batch_not_in_force(enrolled):
     enrolled.rollback(1)
     with pytest.raises(UserError, match="batch 1 is not in force \\(status: rolled_back\\)"):
         enrolled.rollback(1)
-    with pytest.raises(UserError, match="no such batch"):
+    with pytest.raises(NoSuchBatchError, match="no batch 42: the study has batch"):
         enrolled.rollback(42)
 
 
