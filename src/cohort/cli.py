@@ -102,9 +102,11 @@ def demo(
 
     Exit codes: 0 done; 3 a user error (e.g. the output folder cannot be written).
     """
+    from cohort.export import output_folder
     from cohort.pipeline import run_demo
     from cohort.report import Disclosure
 
+    output_folder(out, option="--out")
     result = run_demo(n_participants=participants, out=out, seed=seed, years=years, console=console,
                       disclosure=Disclosure(enabled=not no_disclosure_control))
     say(result.summary_text())

@@ -127,6 +127,10 @@ def write_table(df: pl.DataFrame, path: Path, *, option: str) -> Path:
                         f"use a file name ending in {', '.join(TABLE_FORMATS)}")
     if path.is_dir():
         raise UserError(f"{option} {path}: is a folder; give a file name ending in {suffix}")
+    nested = [c for c, t in df.schema.items() if t.is_nested()]
+    if nested and suffix != ".parquet":
+        raise UserError(f"{option} {path}: column(s) {', '.join(nested)} hold lists or records, "
+                        f"which {suffix} cannot; write a .parquet file")
     output_folder(path.parent, option=option, given=path)
     try:
         if suffix == ".parquet":

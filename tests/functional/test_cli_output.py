@@ -99,6 +99,18 @@ def test_only_text_cells_are_neutralised(tmp_path: Path) -> None:
     assert back.equals(df)                       # Parquet keeps the data as it is
 
 
+def test_nested_columns_go_to_parquet_only(tmp_path: Path) -> None:
+    from cohort.errors import UserError
+    from cohort.export import write_table
+
+    df = pl.DataFrame({"id": [1], "codes": [["=A1", "b"]]})
+    with pytest.raises(UserError, match=r"--out .*t.csv: column\(s\) codes hold lists or "
+                                        r"records, which .csv cannot; write a .parquet file"):
+        write_table(df, tmp_path / "t.csv", option="--out")
+    assert not (tmp_path / "t.csv").exists()
+    assert pl.read_parquet(write_table(df, tmp_path / "t.parquet", option="--out")).equals(df)
+
+
 def test_derive_and_validate_create_their_output_folders(study: Path, tmp_path: Path) -> None:
     tte = tmp_path / "derived" / "tte.csv"
     r = cohort("derive", "follow_up", "--db", study, "--out", tte)
@@ -219,3 +231,11 @@ def test_every_command_documents_its_exit_codes(command: tuple[str, ...]) -> Non
     r = cohort(*command, "--help")
     text = " ".join(r.stdout.split())
     assert r.exit_code == 0 and "Exit codes: 0 " in text and "3 a user error" in text, text
+
+
+def test_demo_refuses_an_output_folder_behind_a_file(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    r = cohort("demo", "--participants", "50", "--out", tmp_path / "taken" / "demo")
+    assert r.exit_code == 3 and r.stderr.strip() == (
+        f"error: --out {tmp_path}/taken/demo: {tmp_path}/taken is a file, not a folder; "
+        "move it away or give another path")
