@@ -191,7 +191,7 @@ def _progress_bar(study: Any) -> Iterator[Callable[[str], None]]:
     study.con.execute("set enable_progress_bar = true")
     study.con.execute("set enable_progress_bar_print = false")
     done = threading.Event()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("loading", total=100)
 

@@ -239,3 +239,19 @@ def test_demo_refuses_an_output_folder_behind_a_file(tmp_path: Path) -> None:
     assert r.exit_code == 3 and r.stderr.strip() == (
         f"error: --out {tmp_path}/taken/demo: {tmp_path}/taken is a file, not a folder; "
         "move it away or give another path")
+
+
+def test_the_progress_bar_shows_file_names_as_they_are(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "p[bold]q.csv").write_text(PARTICIPANTS)
+    env = {**os.environ, "TTY_COMPATIBLE": "1"}          # what rich takes for a terminal
+    shown = subprocess.run([sys.executable, "-m", "cohort", "load", str(site), "--table",
+                            "participants", "--site", "S1", "--db", str(tmp_path / "s.duckdb")],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    assert "p[bold]q.csv: 2 rows; validating" in shown.stdout
