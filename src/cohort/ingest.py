@@ -696,6 +696,11 @@ def validate_loaded(study: Study, *, table: str | None = None,
         held = batch_table(study.con, batch)
         if table is not None and table != held:
             raise UserError(f"batch {batch} holds {held}, not {table}")
+        if scalar(study.con, "select status from uploads where batch_id = ?",
+                  [batch]) == "rejected":
+            raise UserError(f"batch {batch} was rejected when loaded: none of its rows were "
+                            f"stored, so there is nothing to validate; `cohort quarantine "
+                            f"--batch {batch}` lists why")
         table, where, params = held, "u.batch_id = ?", [batch]
     names = [table] if table else list(TABLES)
     reports = {}

@@ -211,6 +211,18 @@ def test_validate_skips_tables_with_no_rows_yet(tmp_path: Path) -> None:
     assert one.exit_code == 0 and one.stdout.strip() == "exits: no rows yet, skipped"
 
 
+def test_validating_a_rejected_batch_says_it_was_rejected(tmp_path: Path, corpus: Path) -> None:
+    db = tmp_path / "study.duckdb"
+    (tmp_path / "p.csv").write_text(PARTICIPANTS)
+    cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db)
+    assert cohort("load", corpus / "mixed_dates.csv", "--table", "assessments",
+                  "--db", db).exit_code == 2
+    r = cohort("validate", "--batch", "2", "--db", db)
+    assert r.exit_code == 3 and r.stderr.strip() == (
+        "error: batch 2 was rejected when loaded: none of its rows were stored, so there is "
+        "nothing to validate; `cohort quarantine --batch 2` lists why")
+
+
 def test_validate_on_an_empty_study_says_so(tmp_path: Path) -> None:
     import cohort as ch
 
