@@ -89,15 +89,20 @@ def neutralise_formulas(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _write_xlsx(df: pl.DataFrame, path: Path) -> None:
+    """Every string a string cell (xlsxwriter would otherwise write ``=...`` as a formula
+    and ``http...`` as a link); a file that cannot be created is an OSError, as elsewhere."""
     import xlsxwriter
+    from xlsxwriter.exceptions import FileCreateError
 
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False,
                                                "strings_to_numbers": False,
                                                "strings_to_urls": False})
+    df.write_excel(workbook, autofit=True)
     try:
-        df.write_excel(workbook, autofit=True)
-    finally:
         workbook.close()
+    except FileCreateError as exc:  # it wraps the OSError of creating the file
+        cause = exc.args[0] if exc.args else None
+        raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
 
 
 def write_table(df: pl.DataFrame, path: Path, *, option: str) -> Path:

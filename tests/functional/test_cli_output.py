@@ -134,6 +134,17 @@ def test_a_file_in_the_way_of_the_output_folder_is_one_line(study: Path, tmp_pat
                                 "another path")
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("name", ["q.csv", "q.xlsx", "q.parquet", "new/q.csv"])
+def test_an_export_that_cannot_be_written_is_one_line(study: Path, name: str) -> None:
+    out = Path("/proc") / name                     # no one can create files there, not even root
+    r = cohort("quarantine", "--db", study, "--export", out)
+    assert r.exit_code == 3, r.output
+    [line] = r.stderr.strip().splitlines()
+    assert line.startswith(f"error: --export {out}: cannot ")
+    assert line.endswith("; give a path you can write to")
+
+
 def test_an_unknown_export_format_names_the_supported_ones(study: Path, tmp_path: Path) -> None:
     for command in (("quarantine", "--export", tmp_path / "q.txt"),
                     ("derive", "follow_up", "--out", tmp_path / "d.json")):
