@@ -291,8 +291,10 @@ def quarantine(
     cannot be written).
     """
     import cohort
-    from cohort.export import write_table
+    from cohort.export import table_path, write_table
 
+    if export is not None:
+        table_path(export, option="--export")
     with cohort.open(db, create=False, read_only=True) as study:
         df = study.quarantine(batch=batch)
     if export is not None:
@@ -351,6 +353,7 @@ def derive(
 
     import cohort
     from cohort.errors import EmptyResultWarning
+    from cohort.export import table_path, write_table
 
     params: dict[str, Any] = {}
     for item in param or []:
@@ -358,6 +361,8 @@ def derive(
             raise UserError(f"--param {item!r}: write it as name=value")
         k, v = item.split("=", 1)
         params[k.strip()] = v.strip()
+    if out is not None:
+        table_path(out, option="--out")
     with cohort.open(db, read_only=True) as study, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyResultWarning)
         df = study.derive(name, **params)
@@ -366,8 +371,6 @@ def derive(
     if out is None:
         _listing(df, limit=limit, title=f"{name}: {df.height:,} rows")
     else:
-        from cohort.export import write_table
-
         write_table(df, out, option="--out")
         say(f"{df.height:,} rows written to {out}")
 

@@ -22,7 +22,7 @@ import polars as pl
 from cohort.errors import UserError
 
 __all__ = ["FORMULA_PREFIXES", "TABLE_FORMATS", "neutralise_formulas", "output_folder",
-           "write_table"]
+           "table_path", "write_table"]
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -105,6 +105,25 @@ def _write_xlsx(df: pl.DataFrame, path: Path) -> None:
         raise cause if isinstance(cause, OSError) else OSError(str(exc)) from None
 
 
+def table_path(path: Path, *, option: str) -> Path:
+    """Check ``path`` for :func:`write_table` before any work: a known extension, not a
+    folder, its folder created (``option`` names the command-line option, for the messages).
+
+    Raises
+    ------
+    UserError
+        An unsupported extension, a folder at ``path``, or a folder that cannot be created.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise UserError(f"{option} {path}: cannot write {suffix or 'a file without extension'}; "
+                        f"use a file name ending in {', '.join(TABLE_FORMATS)}")
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name ending in {suffix}")
+    output_folder(path.parent, option=option, given=path)
+    return path
+
+
 def write_table(df: pl.DataFrame, path: Path, *, option: str) -> Path:
     """Write ``df`` to ``path`` as its extension says (.csv, .xlsx, .parquet).
 
@@ -126,17 +145,11 @@ def write_table(df: pl.DataFrame, path: Path, *, option: str) -> Path:
     >>> out.read_text()
     "v\\n'@SUM(A1)\\n"
     """
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise UserError(f"{option} {path}: cannot write {suffix or 'a file without extension'}; "
-                        f"use a file name ending in {', '.join(TABLE_FORMATS)}")
-    if path.is_dir():
-        raise UserError(f"{option} {path}: is a folder; give a file name ending in {suffix}")
+    suffix = table_path(path, option=option).suffix.lower()
     nested = [c for c, t in df.schema.items() if t.is_nested()]
     if nested and suffix != ".parquet":
         raise UserError(f"{option} {path}: column(s) {', '.join(nested)} hold lists or records, "
                         f"which {suffix} cannot; write a .parquet file")
-    output_folder(path.parent, option=option, given=path)
     try:
         if suffix == ".parquet":
             df.write_parquet(path)

@@ -29,14 +29,20 @@ def _csv_field(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
+def _enrolled(tmp_path: Path) -> Path:
+    """A new study with two participants (batch 1)."""
+    db = tmp_path / "study.duckdb"
+    (tmp_path / "p.csv").write_text(PARTICIPANTS)
+    assert cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1",
+                  "--db", db, "--create").exit_code == 0
+    return db
+
+
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
     """A study with participants (batch 1) and assessments (batch 2): 60 good rows and one
     quarantined row per hostile value."""
-    db = tmp_path / "study.duckdb"
-    (tmp_path / "p.csv").write_text(PARTICIPANTS)
-    assert cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1",
-                  "--db", db).exit_code == 0
+    db = _enrolled(tmp_path)
     rows = [f"P1,2021-{m:02d}-{d:02d},MADRS,{d}" for m in range(1, 7) for d in range(1, 11)]
     rows += [f"P2,2022-01-{i + 1:02d},MADRS,{_csv_field(v)}" for i, v in enumerate(HOSTILE)]
     (tmp_path / "a.csv").write_text("participant_id,assessed_on,instrument,score\n"
@@ -50,7 +56,7 @@ def study(tmp_path: Path) -> Path:
 
 def test_error_messages_keep_their_bracketed_keys(tmp_path: Path, corpus: Path) -> None:
     r = cohort("load", corpus / "wrong_delimiter.csv", "--table", "assessments", "--mapping",
-               corpus / "wrong_delimiter.toml", "--db", tmp_path / "s.duckdb")
+               corpus / "wrong_delimiter.toml", "--db", tmp_path / "s.duckdb", "--create")
     assert r.exit_code == 3
     assert "set delimiter under [read] in the mapping;" in r.stderr
     assert "list them under [tables.assessments.drop] columns" in r.stderr
@@ -194,9 +200,7 @@ def test_listings_say_how_many_rows_they_did_not_show(study: Path) -> None:
 
 
 def test_the_default_listing_stops_at_50_and_says_so(tmp_path: Path) -> None:
-    db = tmp_path / "study.duckdb"
-    (tmp_path / "p.csv").write_text(PARTICIPANTS)
-    cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db)
+    db = _enrolled(tmp_path)
     rows = [f"P1,2021-{m:02d}-{d:02d},MADRS,{d}" for m in range(1, 13) for d in range(1, 29)]
     rows += [f"P2,2020-{m:02d}-{d:02d},MADRS,x{d}" for m in range(3, 6) for d in range(1, 21)]
     (tmp_path / "a.csv").write_text("participant_id,assessed_on,instrument,score\n"
@@ -210,9 +214,7 @@ def test_the_default_listing_stops_at_50_and_says_so(tmp_path: Path) -> None:
 # -- 6. validation of a study that is still filling up -------------------------------------
 
 def test_validate_skips_tables_with_no_rows_yet(tmp_path: Path) -> None:
-    db = tmp_path / "study.duckdb"
-    (tmp_path / "p.csv").write_text(PARTICIPANTS)
-    cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db)
+    db = _enrolled(tmp_path)
     r = cohort("validate", "--db", db)
     assert r.exit_code == 0, r.output
     for table in ("treatment_sessions", "assessments", "events", "exits"):
@@ -223,9 +225,7 @@ def test_validate_skips_tables_with_no_rows_yet(tmp_path: Path) -> None:
 
 
 def test_validating_a_rejected_batch_says_it_was_rejected(tmp_path: Path, corpus: Path) -> None:
-    db = tmp_path / "study.duckdb"
-    (tmp_path / "p.csv").write_text(PARTICIPANTS)
-    cohort("load", tmp_path / "p.csv", "--table", "participants", "--site", "S1", "--db", db)
+    db = _enrolled(tmp_path)
     assert cohort("load", corpus / "mixed_dates.csv", "--table", "assessments",
                   "--db", db).exit_code == 2
     r = cohort("validate", "--batch", "2", "--db", db)
@@ -238,7 +238,7 @@ def test_validate_on_an_empty_study_says_so(tmp_path: Path) -> None:
     import cohort as ch
 
     db = tmp_path / "study.duckdb"
-    ch.open(db).close()
+    ch.open(db, create=True).close()
     r = cohort("validate", "--db", db)
     assert r.exit_code == 0
     assert r.stdout.strip() == ("the study has no rows yet: nothing to validate; load files "
@@ -274,7 +274,8 @@ def test_the_progress_bar_shows_file_names_as_they_are(tmp_path: Path) -> None:
     (site / "p[bold]q.csv").write_text(PARTICIPANTS)
     env = {**os.environ, "TTY_COMPATIBLE": "1"}          # what rich takes for a terminal
     shown = subprocess.run([sys.executable, "-m", "cohort", "load", str(site), "--table",
-                            "participants", "--site", "S1", "--db", str(tmp_path / "s.duckdb")],
+                            "participants", "--site", "S1", "--db", str(tmp_path / "s.duckdb"),
+                            "--create"],
                            capture_output=True, text=True, env=env, timeout=600)
     assert shown.returncode == 0, shown.stderr
     assert "p[bold]q.csv: 2 rows; validating" in shown.stdout
