@@ -299,7 +299,8 @@ class Study:
 
     def validate(self, *, table: str | None = None,
                  batch: int | None = None) -> dict[str, ValidationReport]:
-        """Validate loaded rows with the study suites: one batch, one table, or all in force."""
+        """Validate loaded rows with the study suites: one batch, one table, or all in force;
+        a table with no rows yet has no report (an empty study gives ``{}``)."""
         from cohort.ingest import validate_loaded
 
         return validate_loaded(self, table=table, batch=batch)
