@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 
 import cohort
 from cohort.describe import table1
@@ -79,7 +80,7 @@ class _Stages:
         """Time a stage; the context gives a function to report progress within it."""
         started = time.perf_counter()
         with self.console.status(f"[bold]{name}[/]: {what} ...") as status:
-            yield lambda detail: status.update(f"[bold]{name}[/]: {what}: {detail}")
+            yield lambda detail: status.update(f"[bold]{name}[/]: {what}: {escape(detail)}")
         self.seconds[name] = time.perf_counter() - started
         self.console.print(f"[green]done[/] {name:<10} {what} ({self.seconds[name]:.2f} s)",
                            highlight=False)
@@ -127,6 +128,7 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     --------
     >>> import tempfile, pathlib
     >>> from rich.console import Console
+from rich.markup import escape
     >>> r = run_demo(n_participants=300, out=pathlib.Path(tempfile.mkdtemp()),
     ...              console=Console(quiet=True))
     >>> r.report.exists() and r.results_json.exists()
