@@ -128,7 +128,6 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     --------
     >>> import tempfile, pathlib
     >>> from rich.console import Console
-from rich.markup import escape
     >>> r = run_demo(n_participants=300, out=pathlib.Path(tempfile.mkdtemp()),
     ...              console=Console(quiet=True))
     >>> r.report.exists() and r.results_json.exists()
