@@ -56,11 +56,16 @@ def say(message: object, *, label: str | None = None, style: str | None = None,
     (err_console if err else console).print(text, highlight=False, soft_wrap=True)
 
 
+USAGE_EXIT = 3  # a mistyped option or argument is a user error, not click's 2 ("batch rejected")
+_command_started = threading.Event()
+
+
 def user_errors(func: F) -> F:
     """Turn a UserError into one red line on stderr and its exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _command_started.set()
         try:
             return func(*args, **kwargs)
         except UserError as exc:
@@ -404,4 +409,10 @@ def mapping_suggest(
 
 def main() -> None:  # pragma: no cover - console entry point
     os.environ.setdefault("MPLBACKEND", "Agg")
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # typer exits 2 on a usage error, before any command runs; our 2 means "batch rejected"
+        if exc.code == 2 and not _command_started.is_set():
+            raise SystemExit(USAGE_EXIT) from None
+        raise

@@ -279,3 +279,15 @@ def test_the_progress_bar_shows_file_names_as_they_are(tmp_path: Path) -> None:
                            capture_output=True, text=True, env=env, timeout=600)
     assert shown.returncode == 0, shown.stderr
     assert "p[bold]q.csv: 2 rows; validating" in shown.stdout
+
+
+@pytest.mark.parametrize("argv", [("load", "x.csv", "--tabel", "visits"), ("uploads", "--nope"),
+                                  ("rollback",)])
+def test_a_mistyped_option_is_a_user_error_not_a_rejected_batch(argv: tuple[str, ...]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cohort", *argv], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "Usage: python -m cohort" in done.stderr
