@@ -120,7 +120,7 @@ def demo(
 @app.command()
 @user_errors
 def load(
-    files: Annotated[list[Path], typer.Argument(help="Files, folders or globs to load.")],
+    files: Annotated[list[Path], typer.Argument(help="Files, folders or globs to load (a path that exists is taken literally; only one that does not is expanded as a glob).")],
     table: Annotated[str | None, typer.Option(
         "--table", help="Canonical table the files hold. Without it, a site folder is loaded "
         "table by table in dependency order, as its mapping's file patterns say.")] = None,

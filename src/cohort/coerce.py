@@ -19,7 +19,7 @@ import bisect
 import json
 import re
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lin
 from cohort.delimited import CsvDialect, csv_dialect, csv_scan, stage_csv_lines, utf8_copy
 from cohort.mapping import ColumnMap, ReadOptions, TableMap
 from cohort.sourcefile import SourceFile
+from cohort.staged import staged_name
 from cohort.tables import Column, table_columns
 
 __all__ = ["Coerced", "coerce", "coerce_csv", "drop_coerced", "value_column"]
@@ -195,7 +196,10 @@ def _typed_select(tm: TableMap, exprs: dict[str, str], native: Collection[str] |
 _Check = tuple[str, str, str, str, str, str]
 
 
-def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> list[_Check]:
+def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None, *,
+            labels: Mapping[str, str] | None = None) -> list[_Check]:
+    """The checks of every mapped column; messages name a source column by ``labels``
+    (staged column -> the file's name for it, :mod:`cohort.staged`)."""
     by_name = {c.canonical: c for c in tm.columns}
     present = _presence(tm, native)
     checks: list[_Check] = []
@@ -204,6 +208,7 @@ def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> l
         if cm is None or cm.source is None:
             continue
         rawcol = quote_ident(cm.source)
+        named = repr((labels or {}).get(cm.source, cm.source))
         val = value_column(col.name)
         fmt = (f" in format {cm.date_format}" if cm.date_format else
                " (expected yyyy-mm-dd; set date_format in the mapping for another format)")
@@ -218,31 +223,31 @@ def _checks(tm: TableMap, sql: _Sql, native: Collection[str] | None = None) -> l
 
         if col.required:
             check(f"{_text(rawcol)} is null", f"required.{col.name}",
-                  f"{cm.source!r} is empty but {tm.table}.{col.name} is required",
+                  f"{named} is empty but {tm.table}.{col.name} is required",
                   cheap=f"{val} is null")
         if col.dtype != pl.String:
             per_kg = f" and {value_column('weight_kg')} is not null" if cm.unit == "mg/kg" else ""
             hint = " (set decimal_comma or thousands under [read] if the site writes numbers that way)" \
                 if col.dtype in (pl.Float64, pl.Int16) else ""
             check(f"{_text(rawcol)} is not null and {val} is null{per_kg}", f"coerce.{col.name}",
-                  f"{cm.source!r} value cannot be read as {what}{hint}",
+                  f"{named} value cannot be read as {what}{hint}",
                   cheap=f"{present[cm.source]} and {val} is null" if cm.source in present else "false")
         if col.allowed:
             allowed = ", ".join(sql.bind(a) for a in col.allowed)
             check(f"{val} is not null and {val} not in ({allowed})",
                   f"allowed.{col.name}",
-                  f"{cm.source!r} value is not one of {', '.join(col.allowed)}; "
+                  f"{named} value is not one of {', '.join(col.allowed)}; "
                   "add a recode for it to the mapping or correct the source",
                   cheap=None if native is None else
                   f"{present[cm.source]} and {val} is null" if cm.source in present else "false")
         if col.dtype == pl.Float64:
             check(f"{val} is not null and not isfinite({val})", f"coerce.{col.name}",
-                  f"{cm.source!r} value is not a finite number")
+                  f"{named} value is not a finite number")
         if col.domain is not None:
             predicate, wording = col.domain
             guard = f"isfinite({val})" if col.dtype == pl.Float64 else f"{val} is not null"
             check(f"{guard} and not ({predicate.format(*[val] * 2)})", f"domain.{col.name}",
-                  f"{cm.source!r} value must be {wording} for {tm.table}.{col.name}")
+                  f"{named} value must be {wording} for {tm.table}.{col.name}")
         if col.name == "dose_mg" and cm.unit == "mg/kg":
             check(f"{_text(rawcol)} is not null and {value_column('weight_kg')} is null", "unit.dose_mg",
                   "dose is given in mg/kg but weight_kg is missing, so dose in mg is unknown",
@@ -262,9 +267,11 @@ def _canonical(table: str, relation: str) -> str:
 
 
 def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw: str,
-           typed: str, errors: str, decimal_comma: bool) -> Coerced:
+           typed: str, errors: str, decimal_comma: bool,
+           labels: Mapping[str, str] | None = None) -> Coerced:
     """Write ``typed`` (typed values of the rows of ``raw``, one pass) and ``errors``
-    (one row per value that failed); return the query of the typed rows."""
+    (one row per value that failed); return the query of the typed rows. ``tm``'s sources
+    are the staged columns of ``raw``, ``labels`` their names in the file (messages)."""
     sql = _Sql()
     exprs = _values(tm, src, sql, decimal_comma=decimal_comma)
     # written out once: a filter over the unwritten query would compute the values again
@@ -275,7 +282,7 @@ def coerce(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *, raw
 
     # one pass over the batch finds the rows with any problem (few); their reasons are
     # then read from those rows alone
-    checks = _checks(tm, sql)
+    checks = _checks(tm, sql, labels=labels)
     bad = f"{errors}_rows"
     find_bad = (f"create or replace temp table {bad} as select r.*, t.* exclude "
                 f"(source_line, _parse_error) from (select * from {typed} "
@@ -430,7 +437,8 @@ def _lines_confirmed(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFi
 
 
 def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
-               read: ReadOptions, raw: str, typed: str, errors: str) -> tuple[Coerced, int] | None:
+               read: ReadOptions, raw: str, typed: str, errors: str,
+               labels: Mapping[str, str] | None = None) -> tuple[Coerced, int] | None:
     """The fast path of :func:`coerce` for a delimited text file: read and type it in one
     pass; return the typed rows and the number of records read, or None if the file's
     records are not one per line or do not decode (the caller then stages it as text and
@@ -449,10 +457,10 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
             copy = utf8_copy(src, dialect, Path(folder))
             return None if copy is None else coerce_csv(
                 con, tm, copy, read=replace(read, encoding="utf-8"), raw=raw, typed=typed,
-                errors=errors)
+                errors=errors, labels=labels)
     sql = _Sql()
     native, date_format = _native_types(tm)
-    types = [native.get(n, "VARCHAR") for n in dialect.names]
+    types = [native.get(staged_name(i), "VARCHAR") for i in range(len(dialect.names))]
     exprs = _values(tm, src, sql, decimal_comma=read.decimal_comma, native=native)
     scan = csv_scan(src, dialect, types=types, date_format=date_format,
                     decimal_comma=read.decimal_comma, rejects=f"{typed}_rejects")
@@ -490,7 +498,7 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
     else:
         con.execute(f"create or replace temp view {typed} as select (rowid + 2)::bigint as "
                     f"source_line, * from {rows}")
-    checks = _checks(tm, sql, native)
+    checks = _checks(tm, sql, native, labels=labels)
     screen = f"select source_line from {typed} where {_screen(checks)}"
     suspects = [r[0] for r in con.execute(screen, sql.used_in(screen)).fetchall()]
     problems = sorted(set(rejects) | set(suspects))
@@ -500,7 +508,7 @@ def coerce_csv(con: duckdb.DuckDBPyConnection, tm: TableMap, src: SourceFile, *,
                             decimal_comma=read.decimal_comma):
         drop_staged(con, raw)
         return None  # never a wrong line: the exact path reads the file as text instead
-    again = coerce(con, tm, src, raw=raw, typed=f"{typed}_again", errors=errors,
+    again = coerce(con, tm, src, raw=raw, typed=f"{typed}_again", errors=errors, labels=labels,
                    decimal_comma=read.decimal_comma)
     if not problems:
         return Coerced(_canonical(tm.table, typed), {}), kept

@@ -53,10 +53,11 @@ import numpy as np
 import polars as pl
 
 from cohort import sourcefile
-from cohort.db import drop_staged, quote_ident, scalar, sql_literal
+from cohort.db import drop_staged, scalar, sql_literal
 from cohort.errors import InputFileError, MappingError
 from cohort.mapping import ReadOptions
 from cohort.sourcefile import SourceFile, describe_file
+from cohort.staged import staged_name
 
 __all__ = ["MAX_RECORD_CHARS", "MAX_RECORD_LINES", "CsvDialect", "csv_dialect", "csv_scan",
            "stage_csv", "stage_csv_lines", "utf8_copy"]
@@ -148,7 +149,7 @@ def csv_dialect(src: SourceFile, opts: ReadOptions) -> CsvDialect:
 def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | None = None,
              date_format: str | None = None, decimal_comma: bool = False,
              rejects: str | None = None, lenient: bool = False) -> str:
-    """A query of the records of ``src``, columns named as in its header.
+    """A query of the records of ``src``, columns named by position (:mod:`cohort.staged`).
 
     Every column is text unless ``types`` says otherwise; a typed value DuckDB cannot read
     makes its record a reject (in temporary table ``rejects``, with its line) instead of
@@ -156,7 +157,8 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
     skipped (for samples).
     """
     types = types or ["VARCHAR"] * len(dialect.names)
-    columns = "{" + ", ".join(f"{sql_literal(f'c{i}')}: {sql_literal(t)}" for i, t in enumerate(types)) + "}"
+    columns = "{" + ", ".join(f"{sql_literal(staged_name(i))}: {sql_literal(t)}"
+                              for i, t in enumerate(types)) + "}"
     options = [
         f"delim = {sql_literal(dialect.delimiter)}", f"quote = {sql_literal(dialect.quote)}",
         f"escape = {sql_literal(dialect.quote)}", "header = true", "auto_detect = false",
@@ -171,8 +173,8 @@ def csv_scan(src: SourceFile, dialect: CsvDialect, *, types: Sequence[str] | Non
     if rejects:
         options.append(f"store_rejects = true, rejects_table = {sql_literal(rejects)}, "
                        f"rejects_scan = {sql_literal(rejects + '_scan')}")
-    renames = ", ".join(f"c{i} as {quote_ident(n)}" for i, n in enumerate(dialect.names))
-    return f"select {renames} from read_csv({sql_literal(str(src.path))}, {', '.join(options)})"
+    names = ", ".join(staged_name(i) for i in range(len(dialect.names)))
+    return f"select {names} from read_csv({sql_literal(str(src.path))}, {', '.join(options)})"
 
 
 def _check_utf8(path: Path) -> None:
@@ -494,18 +496,17 @@ class _Staging:
 def _register_records(con: duckdb.DuckDBPyConnection, names: Sequence[str],
                       records: list[list[str | None]], lines: list[int],
                       problems: list[str | None], target: str, *, append: bool = False) -> None:
-    """Table ``target``: source_line, the text of each column, _parse_error."""
+    """Table ``target``: source_line, the text of each column (named by position), _parse_error."""
+    staged = [staged_name(i) for i in range(len(names))]
     if not records and not append:  # the usual case on the fast path: nothing to read again
-        columns = ", ".join(f"{quote_ident(n)} varchar" for n in names)
+        columns = ", ".join(f"{n} varchar" for n in staged)
         con.execute(f"create or replace temp table {target} (source_line bigint, {columns}, "
                     "_parse_error varchar)")
         return
-    frame = pl.DataFrame(records, schema=[(f"c{i}", pl.String) for i in range(len(names))],
-                         orient="row")
-    frame = frame.rename({f"c{i}": n for i, n in enumerate(names)}).with_columns(
-        source_line=pl.Series(lines, dtype=pl.Int64),
-        _parse_error=pl.Series(problems, dtype=pl.String))
-    con.register("_cohort_frame", frame.select("source_line", *names, "_parse_error"))
+    frame = pl.DataFrame(records, schema=[(n, pl.String) for n in staged], orient="row")
+    frame = frame.with_columns(source_line=pl.Series(lines, dtype=pl.Int64),
+                               _parse_error=pl.Series(problems, dtype=pl.String))
+    con.register("_cohort_frame", frame.select("source_line", *staged, "_parse_error"))
     try:
         con.execute(f"insert into {target} select * from _cohort_frame" if append else
                     f"create or replace temp table {target} as select * from _cohort_frame")

@@ -49,7 +49,7 @@ import json
 import os
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +69,7 @@ from cohort.errors import (
 )
 from cohort.excel import sheet_to_read
 from cohort.identifiers import screen_free_text
-from cohort.io import stage_raw
+from cohort.io import stage_raw, unmappable_columns
 from cohort.mapping import (
     ColumnMap,
     Mapping,
@@ -80,6 +80,7 @@ from cohort.mapping import (
     load_mapping,
 )
 from cohort.sourcefile import SourceFile, describe_file
+from cohort.staged import staged_map, staged_name, staged_names
 from cohort.tables import table_columns
 
 if TYPE_CHECKING:
@@ -117,12 +118,17 @@ class LoadResult:
 
 def expand_paths(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
                  *, pattern: str | None = None) -> list[Path]:
-    """Files named by paths, folders (all files, or those matching ``pattern``) and globs."""
+    """Files named by paths, folders (all files, or those matching ``pattern``) and globs.
+
+    A path is taken literally when it exists (``visit[1].csv`` is that file, never
+    ``visit1.csv``); only one that does not exist as given is expanded as a glob."""
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     out: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
+        if p.is_file() or p.is_symlink():
+            out.append(p)
+        elif p.is_dir():
             found = sorted(p.glob(pattern or "*"))
             out.extend(f for f in found if f.is_file() and not f.name.startswith("."))
         elif any(ch in str(item) for ch in "*?["):
@@ -330,32 +336,37 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
         read_from = f"sheet {sheet_to_read(src.path, sheet=sheet)!r}" if src.format == "excel" else ""
         fast_csv = src.format == "csv"
         # a delimited text file is read whole only once, typed (below); this is a sample
+        zone = study.settings.timezone
         header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw,
-                                      limit=_SAMPLE_ROWS if fast_csv else None)
+                                      limit=_SAMPLE_ROWS if fast_csv else None, timezone=zone)
         if rows_read == 0 and (not fast_csv or (src.lines or 0) <= 1):
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
-        tm = (spec or identity_mapping(table, header, site_id=site_id)).for_table(table)
+        tm = _with_struct_drops((spec or identity_mapping(table, header, site_id=site_id))
+                                .for_table(table), header)
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
+        _refuse_unmappable(tm, src, file=str(path))
+        labels = staged_names(header)
         # every value of each mapped column is screened, not the sample only
         whole = f"select * from {raw}"
         if fast_csv and rows_read == _SAMPLE_ROWS:
             dialect = csv_dialect(src, read)
             whole = csv_scan(src, dialect, lenient=True) if dialect.duckdb_encoding else None
             if whole is None:  # an encoding DuckDB does not read: the file as text, whole
-                stage_raw(con, src, read=read, sheet=sheet, target=raw)
+                stage_raw(con, src, read=read, sheet=sheet, target=raw, timezone=zone)
                 whole = f"select * from {raw}"
         def restage() -> str:  # a file DuckDB cannot scan leniently: the careful reader
-            stage_raw(con, src, read=read, sheet=sheet, target=raw)
+            stage_raw(con, src, read=read, sheet=sheet, target=raw, timezone=zone)
             return f"select * from {raw}"
 
-        pseudonymised = _refuse_identifiers(con, tm, whole, file=str(path),
-                                            study_folder=study.path.parent, restage=restage)
+        pseudonymised = _refuse_identifiers(con, staged_map(tm, header), whole, file=str(path),
+                                            study_folder=study.path.parent, labels=labels,
+                                            restage=restage)
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
         good, rows_read, lines_only = _coerce_file(
-            con, src, tm, read=read, sheet=sheet, rows_read=rows_read, raw=raw, typed=typed,
-            errors=errors)
+            con, src, staged_map(tm, header), read=read, sheet=sheet, rows_read=rows_read,
+            raw=raw, typed=typed, errors=errors, labels=labels, timezone=zone)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         site_id = _rows_site(con, good, site_id, file=path, table=table)
@@ -381,7 +392,8 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
                 stage_csv_lines(con, src, csv_dialect(src, read), sorted(more), raw, append=True)
         # the raw record of a quarantined row: the mapped source columns only (never a
         # dropped one), and not those pseudonymised
-        kept = [h for h in header if h in tm.sources and h not in pseudonymised]
+        kept = [(h, staged_name(i)) for i, h in enumerate(header)
+                if h in tm.sources and h not in pseudonymised]
         return _promote(con, src, table=table, batch=batch, site_id=site_id or "", spec=spec,
                         header=kept, rows_read=rows_read, raw=raw, rows=rows, errors=errors,
                         report=report, replaces=replaces, loaded_by=loaded_by,
@@ -423,7 +435,7 @@ def _rows_site(con: duckdb.DuckDBPyConnection, rows: Coerced, site_id: str | Non
 
 def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, *,
                  read: ReadOptions, sheet: str | None, rows_read: int, raw: str, typed: str,
-                 errors: str) -> tuple[Coerced, int, bool]:
+                 errors: str, labels: dict[str, str], timezone: str) -> tuple[Coerced, int, bool]:
     """The typed rows of a file, the records read, and whether ``raw`` holds the text of
     the problem lines only (the fast path for delimited text) rather than of every record.
 
@@ -431,24 +443,28 @@ def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, 
     formats are staged whole (``rows_read`` records)."""
     if src.format == "csv":
         drop_staged(con, raw)  # the sample
-        fast = coerce_csv(con, tm, src, read=read, raw=raw, typed=typed, errors=errors)
+        fast = coerce_csv(con, tm, src, read=read, raw=raw, typed=typed, errors=errors,
+                          labels=labels)
         if fast is not None:
             return fast[0], fast[1], True
         # records that are not one per line (quoted newlines, blank lines): text first
         drop_coerced(con, typed)
-        _, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw)
-    good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors, decimal_comma=read.decimal_comma)
+        _, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw, timezone=timezone)
+    good = coerce(con, tm, src, raw=raw, typed=typed, errors=errors,
+                  decimal_comma=read.decimal_comma, labels=labels)
     return good, rows_read, False
 
 
 def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, whole: str, *,
-                       file: str, study_folder: Path,
+                       file: str, study_folder: Path, labels: dict[str, str],
                        restage: Callable[[], str] | None = None) -> set[str]:
     """Refuse a mapped column that looks like a direct identifier (unless pseudonymised),
-    judged on every value of the file (``whole``: a query of all its records), in one
+    judged by its name in the file (``labels``: staged column -> name) and on every value
+    (``whole``: a query of all the records, columns as staged, ``tm``'s sources), in one
     pass (or, if DuckDB cannot, on ``restage()``: the file staged as text); define the
     masking (and pseudonymising) SQL functions the load uses. Return the
-    pseudonymised source columns (never written as they are, not even in quarantine)."""
+    pseudonymised source columns by their names in the file (never written as they are,
+    not even in quarantine)."""
     from cohort.identifiers import (
         CODE_COLUMNS,
         column_counts,
@@ -466,8 +482,10 @@ def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, whole: str
         if restage is None:
             raise
         counts = column_counts(con, restage(), screened)
-    for s in judge_columns(screened, counts, codes=codes):
-        canonical = next(c.canonical for c in tm.columns if c.source == s.column)
+    named = {labels[k]: v for k, v in counts.items()}
+    for s in judge_columns([labels[c] for c in screened], named,
+                           codes={labels[c] for c in codes if c is not None}):
+        canonical = next(c.canonical for c in tm.columns if labels.get(c.source) == s.column)
         raise MappingError(
             f"{file}: column {s.column!r} (mapped to {tm.table}.{canonical}) looks like "
             f"{s.kind} ({s.evidence}); direct identifiers are not loaded. Drop it under "
@@ -475,7 +493,26 @@ def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, whole: str
             "hash instead")
     register_functions(con, secret=study_secret(study_folder=study_folder)
                        if pseudonymised else None)
-    return pseudonymised
+    return {labels[c] for c in pseudonymised}
+
+
+def _with_struct_drops(tm: TableMap, header: list[str]) -> TableMap:
+    """``tm`` with a dropped struct (``vitals``) standing for its fields (``vitals.weight``:
+    a Parquet struct's fields are columns of their own, named by dotted path)."""
+    more = [h for d in tm.drop if d not in header for h in header if h.startswith(f"{d}.")]
+    return replace(tm, drop=tm.drop + tuple(more)) if more else tm
+
+
+def _refuse_unmappable(tm: TableMap, src: SourceFile, *, file: str) -> None:
+    """Refuse a mapped column that holds many values to a record (a Parquet list)."""
+    nested = unmappable_columns(src)
+    for column in tm.columns:
+        if column.source in nested:
+            raise MappingError(
+                f"{file}: column {column.source!r} (mapped to {tm.table}.{column.canonical}) "
+                f"holds {nested[column.source]}, many values to a record, not one; list it under "
+                f"[tables.{tm.table}.drop] columns, or ask the site for one value per column "
+                "(a struct's fields are mapped by dotted name, e.g. vitals.weight)")
 
 
 def _with_site(tm: TableMap, site_id: str) -> TableMap:
@@ -488,7 +525,8 @@ def _with_site(tm: TableMap, site_id: str) -> TableMap:
 
 
 def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, batch: int,
-             site_id: str, spec: Mapping | None, header: list[str], rows_read: int, raw: str,
+             site_id: str, spec: Mapping | None, header: list[tuple[str, str]], rows_read: int,
+             raw: str,
              rows: Coerced, errors: str, report: ValidationReport | None, replaces: int | None,
              loaded_by: str, fatal_fraction: float,
              screened: pl.DataFrame | None = None, read_from: str = "") -> LoadResult:
@@ -504,9 +542,10 @@ def _promote(con: duckdb.DuckDBPyConnection, src: SourceFile, *, table: str, bat
         pl.col("value").cast(pl.String), "rule", "message",
         pl.col("severity").replace({"fatal": "error"})))
     con.register("_warnings", warnings)
-    # every value quoted is masked (cohort.identifiers), whatever its column
+    # every value quoted is masked (cohort.identifiers), whatever its column; ``header``:
+    # (name in the file, staged column) of the columns the raw record keeps
     raw_json = "to_json({" + ", ".join(
-        f"{sql_literal(h)}: {masked(f'r.{quote_ident(h)}')}" for h in header) + "})"
+        f"{sql_literal(h)}: {masked(f'r.{column}')}" for h, column in header) + "})"
     no_email = f"regexp_replace(e.message, {sql_literal(EMAIL_PATTERN)}, '[e-mail removed]', 'g')"
     try:
         bad_lines = int(scalar(

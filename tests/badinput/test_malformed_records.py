@@ -301,7 +301,7 @@ def test_random_files_every_record_at_its_line(tmp_path, seed):
                         target="raw")
     assert rows == len(at)
     staged = {line: (pid, error) for line, pid, error in con.execute(
-        "select source_line, participant_id, _parse_error from raw").fetchall()}
+        "select source_line, c0, _parse_error from raw").fetchall()}  # c0: participant_id
     assert {line for line, (_, e) in staged.items() if e is None} == {
         line for line, p in at.items() if p.fate == "load"}
     assert {line for line, (_, e) in staged.items() if e is not None} == {
