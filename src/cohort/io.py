@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from cohort.db import quote_ident, scalar, sql_literal
+from cohort.db import scalar, sql_literal
 from cohort.delimited import csv_dialect, stage_csv
 from cohort.errors import InputFileError, MappingError
 from cohort.excel import SheetText, read_sheet
@@ -126,7 +126,8 @@ def _parquet_columns(path: Path) -> list[tuple[str, str, pa.DataType]]:
     if twice:
         raise MappingError(f"{path}: duplicated column name(s): {', '.join(twice)}; the columns "
                            "cannot be told apart: ask the site to name each column once")
-    return [leaf for f in schema for leaf in _parquet_leaves(f.name, quote_ident(f.name), f.type)]
+    # by position (#1, #2, ...): DuckDB's names ignore case, so "score" would find "Score"
+    return [leaf for i, f in enumerate(schema) for leaf in _parquet_leaves(f.name, f"#{i + 1}", f.type)]
 
 
 def unmappable_columns(src: SourceFile) -> dict[str, str]:
