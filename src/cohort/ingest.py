@@ -120,14 +120,17 @@ def expand_paths(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
                  *, pattern: str | None = None) -> list[Path]:
     """Files named by paths, folders (all files, or those matching ``pattern``) and globs.
 
-    A path is taken literally when it exists (``visit[1].csv`` is that file, never
-    ``visit1.csv``); only one that does not exist as given is expanded as a glob."""
+    A path (or a folder's ``pattern``) is taken literally when it names a file
+    (``visit[1].csv`` is that file, never ``visit1.csv``); only one that does not exist as
+    given is expanded as a glob."""
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     out: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_file() or p.is_symlink():
             out.append(p)
+        elif p.is_dir() and pattern is not None and (p / pattern).is_file():
+            out.append(p / pattern)
         elif p.is_dir():
             found = sorted(p.glob(pattern or "*"))
             out.extend(f for f in found if f.is_file() and not f.name.startswith("."))
