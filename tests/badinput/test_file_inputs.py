@@ -140,17 +140,16 @@ def _nested_parquet(path: Path) -> None:
     }), path)
 
 
+def _nested_mapping(tmp_path: Path, *, score: str, drop: list[str]) -> Path:
+    return _mapping(tmp_path, _COLUMNS.replace('"assessed_on"', '"visit.on"')
+                    + f'score = "{score}"\n[tables.assessments.drop]\ncolumns = {json.dumps(drop)}\n')
+
+
 def test_nested_parquet_struct_fields_map_by_dotted_name_and_drop(study, tmp_path):
     path = tmp_path / "nested.parquet"
     _nested_parquet(path)
-    spec = _mapping(tmp_path, '''[tables.assessments.columns]
-participant_id = "participant_id"
-assessed_on = "visit.on"
-instrument = "instrument"
-score = "visit.vitals.score"
-[tables.assessments.drop]
-columns = ["visit.vitals.weight", "tags", "address"]
-''')
+    spec = _nested_mapping(tmp_path, score="visit.vitals.score",
+                           drop=["visit.vitals.weight", "tags", "address"])
     [r] = study.load(path, table="assessments", mapping=spec, validate=False)
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (2 + _GOOD, 1 + _GOOD, 1), r.message
     assert _rows(study, r.batch_id, before=4) == [(2, "P1", dt.date(2020, 1, 1), "MADRS", 12.0)]
@@ -162,14 +161,7 @@ columns = ["visit.vitals.weight", "tags", "address"]
 def test_a_mapped_parquet_list_is_one_clear_line(study, tmp_path):
     path = tmp_path / "nested.parquet"
     _nested_parquet(path)
-    spec = _mapping(tmp_path, '''[tables.assessments.columns]
-participant_id = "participant_id"
-assessed_on = "visit.on"
-instrument = "instrument"
-score = "tags"
-[tables.assessments.drop]
-columns = ["visit.vitals", "address.city"]
-''')
+    spec = _nested_mapping(tmp_path, score="tags", drop=["visit.vitals", "address.city"])
     with pytest.raises(MappingError, match=r"column 'tags' \(mapped to assessments.score\) holds "
                        r"list<.*many values to a record.*drop"):
         study.load(path, table="assessments", mapping=spec, validate=False)
