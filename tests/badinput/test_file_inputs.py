@@ -99,8 +99,9 @@ def test_value_labels_give_the_codes_and_missing_codes_become_null(study, tmp_pa
         pyreadstat.write_sav(df, str(path), variable_value_labels=labels,
                              missing_ranges={"score": [99.0]})
     else:
+        df = df.astype({"score": object})
         df.loc[3, "score"] = "a"  # Stata's .a
-        pyreadstat.write_dta(df.astype({"score": object}), str(path), variable_value_labels=labels,
+        pyreadstat.write_dta(df, str(path), variable_value_labels=labels,
                              missing_user_values={"score": ["a"]})
     [r] = study.load(path, table="assessments", mapping=_mapping(tmp_path, _RECODED),
                      validate=False)
