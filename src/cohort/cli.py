@@ -393,7 +393,7 @@ def mapping_suggest(
 
     Exit codes: 0 drafted (on stdout); 3 a user error (e.g. a file that cannot be read).
     """
-    from cohort.io import read_header_and_samples
+    from cohort.io import read_header_and_samples, value_labels
     from cohort.mapping import ReadOptions, suggest_mapping
     from cohort.tables import TABLES
 
@@ -404,7 +404,7 @@ def mapping_suggest(
     opts = {k: v for k, v in {"delimiter": delimiter, "encoding": encoding}.items()
             if v and not (k == "encoding" and v == "utf-8")}
     sys.stdout.write(suggest_mapping(table, header, samples, site_id=site, file=file.name,
-                                     read=opts))
+                                     read=opts, labels=value_labels(file)))
 
 
 def main() -> None:  # pragma: no cover - console entry point

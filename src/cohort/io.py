@@ -26,7 +26,7 @@ from cohort.settings import DEFAULT_TIMEZONE
 from cohort.sourcefile import SourceFile, describe_file
 from cohort.staged import staged_name
 
-__all__ = ["read_header_and_samples", "stage_raw", "unmappable_columns"]
+__all__ = ["read_header_and_samples", "stage_raw", "unmappable_columns", "value_labels"]
 
 
 def _as_text(name: str, dtype: pl.DataType, timezone: str) -> pl.Expr:
@@ -98,6 +98,27 @@ def _read_stat(path: Path, fmt: str) -> pl.DataFrame:
             f"{path}: its header announces {expected} records but {frame.height} could be read: "
             "the file is truncated or damaged; nothing was loaded. Ask the site to export it again")
     return frame
+
+
+def value_labels(path: Path) -> dict[str, dict[str, str]]:
+    """The value labels of a statistical file: column -> {code as staged: label} (none for
+    other formats, nor for SAS, whose labels live in a separate catalog file)."""
+    src = describe_file(path, digest=False)
+    if src.format not in _STAT_READERS:
+        return {}
+    import pyreadstat
+
+    reader, name = _STAT_READERS[src.format]
+    try:
+        _, meta = getattr(pyreadstat, reader)(str(src.path), metadataonly=True)
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise InputFileError(f"{path}: cannot be read as a {name} file ({exc})") from None
+    found = {}
+    for column, labels in (meta.variable_value_labels or {}).items():
+        codes = pl.DataFrame({"code": list(labels)})
+        text = codes.select(_as_text("code", codes.schema["code"], DEFAULT_TIMEZONE))["code"]
+        found[column] = dict(zip(text.to_list(), map(str, labels.values()), strict=True))
+    return found
 
 
 def _parquet_leaves(name: str, sql: str, kind: pa.DataType) -> Iterator[tuple[str, str, pa.DataType]]:

@@ -430,8 +430,13 @@ def _guess(col: Column, header: list[str]) -> str | None:
 def suggest_mapping(
     table: str, header: list[str], samples: dict[str, list[str]], *, site_id: str | None = None,
     file: str | None = None, read: dict[str, Any] | None = None,
+    labels: dict[str, dict[str, str]] | None = None,
 ) -> str:
-    """Draft a mapping spec (TOML text) for ``table`` from a file's header and sample values."""
+    """Draft a mapping spec (TOML text) for ``table`` from a file's header and sample values.
+
+    ``labels``: a statistical file's value labels (column -> {code: label}); the codes are
+    what is loaded, so a column of allowed values gets a recode of its codes, to the allowed
+    value its label spells where there is one."""
     lines = ["# Drafted by `cohort mapping suggest`: check every line before use."]
     lines.append(f'site_id = "{site_id or "CHANGE-ME"}"')
     if read:
@@ -453,10 +458,17 @@ def suggest_mapping(
             continue
         used.add(src)
         values = samples.get(src, [])
+        known = (labels or {}).get(src, {})
         if col.allowed:
-            unmatched = sorted({v for v in values if v not in col.allowed})
+            unmatched = sorted({v for v in values if v not in col.allowed} | set(known))
             if unmatched:
-                recode = ", ".join(f'"{v}" = "?"' for v in unmatched[:12])
+                spelled = {a.lower(): a for a in col.allowed}
+                recode = ", ".join(
+                    f'{_toml_value(v)} = {_toml_value(spelled.get(known.get(v, "").lower(), "?"))}'
+                    for v in unmatched[:12])
+                if known:
+                    lines.append(f"# {src} value labels: "
+                                 + ", ".join(f"{k} = {t}" for k, t in known.items()))
                 lines.append(f'{col.name} = {{ from = "{src}", recode = {{ {recode} }} }}'
                              f"   # allowed: {', '.join(col.allowed)}")
                 continue

@@ -322,3 +322,23 @@ def test_statistical_date_times_do_not_move_with_the_machine_time_zone(tmp_path)
         folder.mkdir()
         runs.add(_dates_under(machine, folder, data, mapping))
     assert runs == {"['2024-03-01', '2024-03-02']"}
+
+
+def test_mapping_suggest_drafts_a_recode_of_the_codes_from_the_value_labels(study, tmp_path):
+    from cohort.io import read_header_and_samples, value_labels
+    from cohort.mapping import ReadOptions, suggest_mapping
+
+    path = tmp_path / "labelled.sav"
+    pyreadstat.write_sav(pd.DataFrame({
+        "participant_id": ["P1", "P2", "P3"], "assessed_on": ["2020-02-01"] * 3,
+        "instrument": [1.0, 2.0, 1.0], "score": [30.0, 27.0, 12.0]}), str(path),
+        variable_value_labels={"instrument": {1: "MADRS", 2: "moca", 3: "Other scale"}})
+    header, samples = read_header_and_samples(path, read=ReadOptions())
+    assert value_labels(path) == {"instrument": {"1": "MADRS", "2": "moca", "3": "Other scale"}}
+    draft = suggest_mapping("assessments", header, samples, site_id="S1", file=path.name,
+                            labels=value_labels(path))
+    assert "# instrument value labels: 1 = MADRS, 2 = moca, 3 = Other scale" in draft
+    assert 'recode = { "1" = "MADRS", "2" = "MoCA", "3" = "?" }' in draft
+    spec = _mapping(tmp_path, draft.replace('"3" = "?"', '"3" = "PHQ-9"'))
+    [r] = study.load(path, table="assessments", mapping=spec, validate=False)
+    assert [row[3] for row in _rows(study, r.batch_id)] == ["MADRS", "MoCA", "MADRS"]
