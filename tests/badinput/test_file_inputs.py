@@ -342,3 +342,17 @@ def test_mapping_suggest_drafts_a_recode_of_the_codes_from_the_value_labels(stud
     spec = _mapping(tmp_path, draft.replace('"3" = "?"', '"3" = "PHQ-9"'))
     [r] = study.load(path, table="assessments", mapping=spec, validate=False)
     assert [row[3] for row in _rows(study, r.batch_id)] == ["MADRS", "MoCA", "MADRS"]
+
+
+def test_text_date_times_keep_the_date_written_on_any_machine(tmp_path):
+    """Delimited text: the date written, whatever offset follows (README, "Time zones")."""
+    data = tmp_path / "offsets.csv"
+    data.write_text("participant_id,assessed_on,instrument,score\n"
+                    "P1,2024-03-01T05:00:00+13:00,MADRS,1\nP2,2024-03-01T23:30:00Z,MADRS,2\n")
+    mapping = _mapping(tmp_path, _COLUMNS + 'score = "score"\n')
+    runs = set()
+    for machine in ("UTC", "Pacific/Auckland"):
+        folder = tmp_path / machine.replace("/", "_")
+        folder.mkdir()
+        runs.add(_dates_under(machine, folder, data, mapping))
+    assert runs == {"['2024-03-01', '2024-03-01']"}
