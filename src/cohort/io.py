@@ -1,8 +1,8 @@
 """Read site files into a DuckDB staging table, every value as text.
 
 Each reader puts the file's records, in file order, into a table of VARCHAR
-columns named by position (:mod:`cohort.staged`) plus ``source_line``: the line (CSV) or sheet row (Excel) of the
-record, counting the header as line 1; for Parquet and statistical files the
+columns named by position (:mod:`cohort.staged`) plus ``source_line``: the line
+(CSV) or sheet row (Excel) of the record, counting the header as line 1; for Parquet and statistical files the
 record number + 1, as if they had a header line. Delimited text is read by DuckDB
 itself (streaming, bounded memory; :mod:`cohort.delimited`); the other formats
 through polars or pyreadstat.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -73,9 +74,23 @@ def _read_excel(path: Path, sheet: str | None) -> SheetText:
     return read_sheet(path, sheet=sheet)
 
 
-#: pyreadstat's reader of each statistical format, and the format's name for people
-_STAT_READERS = {"spss": ("read_sav", "SPSS"), "sas": ("read_sas7bdat", "SAS"),
-                 "stata": ("read_dta", "Stata")}
+#: pyreadstat's reader of each statistical format, and what people call such a file
+_STAT_READERS = {"spss": ("read_sav", "an SPSS file"), "sas": ("read_sas7bdat", "a SAS file"),
+                 "stata": ("read_dta", "a Stata file")}
+
+
+def _pyreadstat(path: Path, fmt: str, **options: Any) -> tuple[pl.DataFrame, Any]:
+    """pyreadstat's (records, metadata) of a statistical file; an error it raises is one
+    line: such a file is truncated or damaged (pyreadstat reads it whole or not at all)."""
+    import pyreadstat
+
+    reader, kind = _STAT_READERS[fmt]
+    try:
+        return getattr(pyreadstat, reader)(str(path), **options)
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise InputFileError(
+            f"{path}: cannot be read as {kind} ({exc}): it is truncated or damaged; nothing "
+            "was loaded. Ask the site to export it again") from None
 
 
 def _read_stat(path: Path, fmt: str) -> pl.DataFrame:
@@ -83,15 +98,7 @@ def _read_stat(path: Path, fmt: str) -> pl.DataFrame:
     its codes (a recode in the mapping turns them into canonical values), values without a
     label included; missing-value codes (SPSS user-missing, Stata ``.a``-``.z``, SAS
     special missing) are null."""
-    import pyreadstat
-
-    reader, name = _STAT_READERS[fmt]
-    try:
-        frame, meta = getattr(pyreadstat, reader)(str(path), output_format="polars")
-    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
-        raise InputFileError(
-            f"{path}: cannot be read as a {name} file ({exc}): it is truncated or damaged; "
-            "nothing was loaded. Ask the site to export it again") from None
+    frame, meta = _pyreadstat(path, fmt, output_format="polars")
     expected = meta.number_rows
     if expected is not None and expected >= 0 and expected != frame.height:
         raise InputFileError(
@@ -106,13 +113,7 @@ def value_labels(path: Path) -> dict[str, dict[str, str]]:
     src = describe_file(path, digest=False)
     if src.format not in _STAT_READERS:
         return {}
-    import pyreadstat
-
-    reader, name = _STAT_READERS[src.format]
-    try:
-        _, meta = getattr(pyreadstat, reader)(str(src.path), metadataonly=True)
-    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
-        raise InputFileError(f"{path}: cannot be read as a {name} file ({exc})") from None
+    _, meta = _pyreadstat(src.path, src.format, metadataonly=True)
     found = {}
     for column, labels in (meta.variable_value_labels or {}).items():
         codes = pl.DataFrame({"code": list(labels)})
