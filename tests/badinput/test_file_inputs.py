@@ -193,12 +193,19 @@ def _odd_frame() -> pl.DataFrame:
         "batch_id": ["7"] * n, "Score": ["1"] * n, "score": ["10", "bad"] + ["30"] * (n - 2)})
 
 
-@pytest.mark.parametrize("kind", ["csv", "parquet", "sav", "dta"])
+@pytest.mark.parametrize("kind", ["csv", "parquet", "sav", "dta", "xlsx"])
 def test_columns_named_like_internal_ones_or_by_case_load_at_their_lines(study, tmp_path, kind):
     frame = _odd_frame()
     path = tmp_path / f"odd.{kind}"
     if kind == "csv":
         frame.write_csv(path)
+    elif kind == "xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        for row in [frame.columns, *frame.rows()]:
+            book.active.append(row)
+        book.save(path)
     elif kind == "parquet":
         frame.write_parquet(path)
     else:  # SPSS names may not begin with "_": that column is left out there
