@@ -23,6 +23,7 @@ from cohort.delimited import csv_dialect, stage_csv
 from cohort.errors import InputFileError, MappingError
 from cohort.excel import SheetText, read_sheet
 from cohort.mapping import ReadOptions
+from cohort.savfile import sav_records
 from cohort.settings import DEFAULT_TIMEZONE
 from cohort.sourcefile import SourceFile, describe_file
 from cohort.staged import staged_name
@@ -98,11 +99,13 @@ def _read_stat(path: Path, fmt: str) -> pl.DataFrame:
     its codes (a recode in the mapping turns them into canonical values), values without a
     label included; missing-value codes (SPSS user-missing, Stata ``.a``-``.z``, SAS
     special missing) are null."""
+    # a .sav whose header leaves the count open: the records its data section holds
+    counted = sav_records(path) if fmt == "spss" else None
     frame, meta = _pyreadstat(path, fmt, output_format="polars")
-    expected = meta.number_rows
+    expected = meta.number_rows if counted is None else counted
     if expected is not None and expected >= 0 and expected != frame.height:
         raise InputFileError(
-            f"{path}: its header announces {expected} records but {frame.height} could be read: "
+            f"{path}: holds {expected} records but {frame.height} could be read: "
             "the file is truncated or damaged; nothing was loaded. Ask the site to export it again")
     return frame
 
