@@ -301,6 +301,20 @@ def _dates_under(machine_tz: str, folder: Path, data: Path, mapping: Path) -> st
     return done.stdout.strip()
 
 
+def _dates_per_machine(tmp_path: Path, data: Path, *, study_tz: str | None = None) -> dict[str, str]:
+    """The dates stored from ``data``, loaded under TZ=UTC and TZ=Pacific/Auckland, each
+    into a study of its own (with ``[study] timezone = study_tz``, if given)."""
+    mapping = _mapping(tmp_path, _COLUMNS + 'score = "score"\n')
+    runs = {}
+    for machine in ("UTC", "Pacific/Auckland"):
+        folder = tmp_path / machine.replace("/", "_")
+        folder.mkdir()
+        if study_tz:
+            (folder / "cohort.toml").write_text(f'[study]\ntimezone = "{study_tz}"\n')
+        runs[machine] = _dates_under(machine, folder, data, mapping)
+    return runs
+
+
 @pytest.mark.parametrize(("study_tz", "expected"), [
     (None, "['2024-03-01', '2024-03-01']"),  # the default, UTC
     ("Pacific/Auckland", "['2024-03-01', '2024-03-02']"),
@@ -315,15 +329,8 @@ def test_time_zone_aware_timestamps_are_dates_in_the_study_time_zone(tmp_path, s
                                  dt.datetime(2024, 3, 1, 12, 30, tzinfo=utc)],
                                 pa.timestamp("us", tz="UTC")),
         "instrument": ["MADRS", "MADRS"], "score": [10.0, 11.0]}), data)
-    mapping = _mapping(tmp_path, _COLUMNS + 'score = "score"\n')
-    runs = {}
-    for machine in ("UTC", "Pacific/Auckland"):
-        folder = tmp_path / machine.replace("/", "_")
-        folder.mkdir()
-        if study_tz:
-            (folder / "cohort.toml").write_text(f'[study]\ntimezone = "{study_tz}"\n')
-        runs[machine] = _dates_under(machine, folder, data, mapping)
-    assert runs == {"UTC": expected, "Pacific/Auckland": expected}
+    assert _dates_per_machine(tmp_path, data, study_tz=study_tz) == {
+        "UTC": expected, "Pacific/Auckland": expected}
 
 
 def test_statistical_date_times_do_not_move_with_the_machine_time_zone(tmp_path):
@@ -332,13 +339,7 @@ def test_statistical_date_times_do_not_move_with_the_machine_time_zone(tmp_path)
         "participant_id": ["P1", "P2"], "instrument": ["MADRS", "MADRS"], "score": [1.0, 2.0],
         "assessed_on": [dt.datetime(2024, 3, 1, 23, 30), dt.datetime(2024, 3, 2, 0, 30)]}),
         str(data))
-    mapping = _mapping(tmp_path, _COLUMNS + 'score = "score"\n')
-    runs = set()
-    for machine in ("UTC", "Pacific/Auckland"):
-        folder = tmp_path / machine.replace("/", "_")
-        folder.mkdir()
-        runs.add(_dates_under(machine, folder, data, mapping))
-    assert runs == {"['2024-03-01', '2024-03-02']"}
+    assert set(_dates_per_machine(tmp_path, data).values()) == {"['2024-03-01', '2024-03-02']"}
 
 
 def test_mapping_suggest_drafts_a_recode_of_the_codes_from_the_value_labels(study, tmp_path):
@@ -366,10 +367,4 @@ def test_text_date_times_keep_the_date_written_on_any_machine(tmp_path):
     data = tmp_path / "offsets.csv"
     data.write_text("participant_id,assessed_on,instrument,score\n"
                     "P1,2024-03-01T05:00:00+13:00,MADRS,1\nP2,2024-03-01T23:30:00Z,MADRS,2\n")
-    mapping = _mapping(tmp_path, _COLUMNS + 'score = "score"\n')
-    runs = set()
-    for machine in ("UTC", "Pacific/Auckland"):
-        folder = tmp_path / machine.replace("/", "_")
-        folder.mkdir()
-        runs.add(_dates_under(machine, folder, data, mapping))
-    assert runs == {"['2024-03-01', '2024-03-01']"}
+    assert set(_dates_per_machine(tmp_path, data).values()) == {"['2024-03-01', '2024-03-01']"}
