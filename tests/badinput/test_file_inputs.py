@@ -286,7 +286,7 @@ def test_a_lone_cr_keeps_every_line_number(study, tmp_path):
 
 _LOAD = """
 import sys, cohort
-s = cohort.open(sys.argv[1])
+s = cohort.open(sys.argv[1], create=True)
 [r] = s.load(sys.argv[2], table="assessments", mapping=sys.argv[3], validate=False)
 print(sorted(str(d) for d in s.query("select assessed_on from store.assessments")["assessed_on"]))
 """
