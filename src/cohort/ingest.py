@@ -59,7 +59,7 @@ import polars as pl
 from cohort.batches import batch_table
 from cohort.coerce import Coerced, coerce, coerce_csv, drop_coerced
 from cohort.db import drop_staged, quote_ident, scalar, sql_literal, without_lines
-from cohort.delimited import csv_dialect, csv_scan, stage_csv_lines
+from cohort.delimited import csv_dialect, stage_csv_lines
 from cohort.errors import (
     AlreadyLoadedError,
     InputFileError,
@@ -349,21 +349,7 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
         check_header(tm, header, file=str(path), mapping_path=spec.path if spec else None)
         _refuse_unmappable(tm, src, file=str(path))
         labels = staged_names(header)
-        # every value of each mapped column is screened, not the sample only
-        whole = f"select * from {raw}"
-        if fast_csv and rows_read == _SAMPLE_ROWS:
-            dialect = csv_dialect(src, read)
-            whole = csv_scan(src, dialect, lenient=True) if dialect.duckdb_encoding else None
-            if whole is None:  # an encoding DuckDB does not read: the file as text, whole
-                stage_raw(con, src, read=read, sheet=sheet, target=raw, timezone=zone)
-                whole = f"select * from {raw}"
-        def restage() -> str:  # a file DuckDB cannot scan leniently: the careful reader
-            stage_raw(con, src, read=read, sheet=sheet, target=raw, timezone=zone)
-            return f"select * from {raw}"
-
-        pseudonymised = _refuse_identifiers(con, staged_map(tm, header), whole, file=str(path),
-                                            study_folder=study.path.parent, labels=labels,
-                                            restage=restage)
+        pseudonymised = _identifier_functions(con, tm, study_folder=study.path.parent)
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
@@ -372,6 +358,9 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
             raw=raw, typed=typed, errors=errors, labels=labels, timezone=zone)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
+        # every value of each mapped column is screened, not the sample only
+        _refuse_identifiers(con, staged_map(tm, header), good, raw=raw, errors=errors,
+                            file=str(path), labels=labels)
         site_id = _rows_site(con, good, site_id, file=path, table=table)
         screened = screen_free_text(con, tm, good, work=f"_masked_{batch}", errors=errors)
         good = screened.rows
@@ -458,45 +447,44 @@ def _coerce_file(con: duckdb.DuckDBPyConnection, src: SourceFile, tm: TableMap, 
     return good, rows_read, False
 
 
-def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, whole: str, *,
-                       file: str, study_folder: Path, labels: dict[str, str],
-                       restage: Callable[[], str] | None = None) -> set[str]:
-    """Refuse a mapped column that looks like a direct identifier (unless pseudonymised),
-    judged by its name in the file (``labels``: staged column -> name) and on every value
-    (``whole``: a query of all the records, columns as staged, ``tm``'s sources), in one
-    pass (or, if DuckDB cannot, on ``restage()``: the file staged as text); define the
-    masking (and pseudonymising) SQL functions the load uses. Return the
-    pseudonymised source columns by their names in the file (never written as they are,
-    not even in quarantine)."""
-    from cohort.identifiers import (
-        CODE_COLUMNS,
-        column_counts,
-        judge_columns,
-        register_functions,
-        study_secret,
-    )
+def _identifier_functions(con: duckdb.DuckDBPyConnection, tm: TableMap, *,
+                          study_folder: Path) -> set[str]:
+    """Define the masking (and pseudonymising) SQL functions the load uses; return the
+    pseudonymised source columns (never written as they are, not even in quarantine)."""
+    from cohort.identifiers import register_functions, study_secret
 
     pseudonymised = {c.source for c in tm.columns if c.pseudonymise and c.source is not None}
-    screened = [s for s in dict.fromkeys(tm.sources) if s not in pseudonymised]
-    codes = {c.source for c in tm.columns if c.canonical in CODE_COLUMNS}
-    try:
-        counts = column_counts(con, whole, screened)
-    except duckdb.Error:
-        if restage is None:
-            raise
-        counts = column_counts(con, restage(), screened)
+    register_functions(con, secret=study_secret(study_folder=study_folder)
+                       if pseudonymised else None)
+    return pseudonymised
+
+
+def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, rows: Coerced, *,
+                        raw: str, errors: str, file: str, labels: dict[str, str]) -> None:
+    """Refuse a mapped column that looks like a direct identifier (unless pseudonymised),
+    judged by its name in the file (``labels``: staged column -> name) and on every value:
+    the typed ``rows`` to be stored, and the text (``raw``) of the records that failed
+    (``errors``), which quarantine would keep."""
+    from cohort.identifiers import CODE_COLUMNS, judge_columns, typed_column_counts
+
+    kinds = {c.name: c.dtype for c in table_columns(tm.table)}
+    screened: dict[str, tuple[str, pl.DataType]] = {}
+    for c in tm.columns:
+        if c.source is not None and not c.pseudonymise and c.source not in screened:
+            screened[c.source] = (c.canonical, kinds[c.canonical])
+    failing = (f"select * from {raw} where source_line in "
+               f"(select source_line from {errors})")
+    counts = typed_column_counts(con, rows=rows, failing=failing, columns=screened)
     named = {labels[k]: v for k, v in counts.items()}
-    for s in judge_columns([labels[c] for c in screened], named,
-                           codes={labels[c] for c in codes if c is not None}):
+    codes = {labels[c.source] for c in tm.columns
+             if c.canonical in CODE_COLUMNS and c.source is not None}
+    for s in judge_columns([labels[c] for c in screened], named, codes=codes):
         canonical = next(c.canonical for c in tm.columns if labels.get(c.source) == s.column)
         raise MappingError(
             f"{file}: column {s.column!r} (mapped to {tm.table}.{canonical}) looks like "
             f"{s.kind} ({s.evidence}); direct identifiers are not loaded. Drop it under "
             f"[tables.{tm.table}.drop], or map it with pseudonymise = true to store a keyed "
             "hash instead")
-    register_functions(con, secret=study_secret(study_folder=study_folder)
-                       if pseudonymised else None)
-    return {labels[c] for c in pseudonymised}
 
 
 def _with_struct_drops(tm: TableMap, header: list[str]) -> TableMap:

@@ -371,3 +371,45 @@ def test_the_sql_prefilter_keeps_every_value_the_screen_masks():
             assert kept(text)
 
     check()
+
+
+# -- typed columns: judged on the typed values and on the text of the records that fail --
+def _assessments(tmp_path: Path, scores: list[str], *, quoted_newline: bool = False) -> Path:
+    rows = [f"P{i},2021-01-{i % 28 + 1:02d},MADRS,{s}" for i, s in enumerate(scores)]
+    if quoted_newline:  # records not one per line: the exact (careful) path reads the file
+        rows[1] = 'P1,2021-01-02,"MAD\nRS",12'
+    f = tmp_path / f"assessments_{quoted_newline}.csv"
+    f.write_text("participant_id,assessed_on,instrument,score\n" + "\n".join(rows) + "\n")
+    return f
+
+
+@pytest.mark.parametrize("quoted_newline", [False, True])
+def test_phone_numbers_in_a_numeric_column_are_refused_on_both_paths(study, tmp_path,
+                                                                     quoted_newline):
+    phones = [f"{22334455 + 7919 * i}" for i in range(3_000)] + ["12"] * 100
+    f = _assessments(tmp_path, phones, quoted_newline=quoted_newline)
+    n = 2_999 if quoted_newline else 3_000  # (the record with a line break holds a score)
+    with pytest.raises(MappingError, match=rf"'score' \(mapped to assessments.score\) looks like "
+                                           rf"a phone number \({n:,} of its 3,100 values\)"):
+        study.load(f, table="assessments", validate=False)
+    assert study.uploads().height == 0 and study.quarantine().height == 0
+
+
+def test_scores_are_not_phone_numbers(study, tmp_path):
+    f = _assessments(tmp_path, [str(i % 60) for i in range(3_000)] + ["12345678.5", "1e9"])
+    [r] = study.load(f, table="assessments", validate=False)
+    assert r.rows_loaded == 3_002
+
+
+def test_e_mail_addresses_in_a_date_column_are_refused_not_quarantined(study, tmp_path):
+    f = _file(tmp_path, "contact", EMAILS)
+    text = f.read_text().replace(",2020-01-", ",x").replace("enrolled_on,", "enrolled_old,")
+    f.write_text(text)
+    spec = _spec(tmp_path, 'participant_id = "participant_id"\n').read_text()
+    spec = spec.replace('enrolled_on = "enrolled_on"', 'enrolled_on = "contact"') + (
+        '[tables.participants.drop]\ncolumns = ["enrolled_old"]\n')
+    (tmp_path / "m.toml").write_text(spec)
+    with pytest.raises(MappingError, match=r"'contact' \(mapped to participants.enrolled_on\) "
+                                           r"looks like an e-mail address \(4 of its 4 values\)"):
+        study.load(f, table="participants", mapping=tmp_path / "m.toml", validate=False)
+    assert study.uploads().height == 0 and study.quarantine().height == 0
