@@ -48,7 +48,7 @@ from cohort.coerce import Coerced
 from cohort.db import quote_ident, sql_literal
 from cohort.errors import MappingError
 from cohort.mapping import ColumnMap, TableMap
-from cohort.tables import table_columns
+from cohort.tables import Column, table_columns
 
 __all__ = ["CODE_COLUMNS", "EMAIL_PATTERN", "PLACEHOLDERS", "PREFILTER", "Suspect", "column_counts",
            "Screened", "find_identifiers", "free_text_columns", "judge_columns", "mask_identifiers", "masked_kinds",
@@ -194,25 +194,37 @@ def column_counts(con: duckdb.DuckDBPyConnection, relation: str,
 _PHONE_NUMBER = "({v} = floor({v}) and abs({v}) >= 1e7 and abs({v}) < 1e15)"
 
 
+def _vocabulary_is_clean(con: duckdb.DuckDBPyConnection, allowed: Iterable[str] | None) -> bool:
+    """Whether ``allowed`` (a column's allowed values; None: free text) holds no value of
+    any kind of identifier."""
+    if allowed is None:
+        return False
+    hits = " or ".join(f"coalesce({p}, false)" for p in _value_predicates("v").values())
+    return not con.execute(f"select count_if({hits}) from (select unnest(?::varchar[]) as v)",
+                           [list(allowed)]).fetchone()[0]
+
+
 def typed_column_counts(con: duckdb.DuckDBPyConnection, *, rows: Coerced, failing: str,
-                        columns: dict[str, tuple[str, pl.DataType]]) -> dict[str, dict[str, int]]:
+                        columns: dict[str, Column]) -> dict[str, dict[str, int]]:
     """:func:`column_counts` of every record of a file, from its typed rows and the text
     of the rest: ``rows`` are the records to be stored (canonical columns, typed),
     ``failing`` a query of the text (staged source columns) of those that will not be;
-    ``columns`` maps each source column to its canonical column and that column's type.
+    ``columns`` maps each source column to its canonical column.
 
     A typed value is judged as the text it came from would be: text by the same
-    predicates; a number is a phone number if it has 8 to 15 integral digits; a date or a
-    yes/no is never an identifier. One pass over the typed rows, which are in memory
+    predicates (text of a vocabulary, which the typed rows hold only values of, once per
+    allowed value); a number is a phone number if it has 8 to 15 integral digits; a date
+    or a yes/no is never an identifier. One pass over the typed rows, which are in memory
     already, instead of a second read of the file as text.
     """
     counts = column_counts(con, failing, list(columns))
     kinds = list(_value_predicates("v"))
     aggregates: list[str] = []
-    for canonical, dtype in columns.values():
-        v = f"nullif({quote_ident(canonical)}, '')" if dtype == pl.String else quote_ident(canonical)
-        preds = (_value_predicates(v) if dtype == pl.String
-                 else {PHONE: _PHONE_NUMBER.format(v=v)} if dtype.is_numeric() else {})
+    for col in columns.values():
+        v = f"nullif({quote_ident(col.name)}, '')" if col.dtype == pl.String else quote_ident(col.name)
+        preds = ({} if col.dtype == pl.String and _vocabulary_is_clean(con, col.allowed)
+                 else _value_predicates(v) if col.dtype == pl.String
+                 else {PHONE: _PHONE_NUMBER.format(v=v)} if col.dtype.is_numeric() else {})
         aggregates.append(f"count({v})")
         aggregates += [f"count_if({preds[k]})" if k in preds else "0" for k in kinds]
     [row] = con.execute(f"select {', '.join(aggregates)} from ({rows.sql})", rows.params).fetchall()

@@ -81,7 +81,7 @@ from cohort.mapping import (
 )
 from cohort.sourcefile import SourceFile, describe_file
 from cohort.staged import staged_map, staged_name, staged_names
-from cohort.tables import table_columns
+from cohort.tables import Column, table_columns
 
 if TYPE_CHECKING:
     from cohort.study import Study
@@ -467,11 +467,11 @@ def _refuse_identifiers(con: duckdb.DuckDBPyConnection, tm: TableMap, rows: Coer
     (``errors``), which quarantine would keep."""
     from cohort.identifiers import CODE_COLUMNS, judge_columns, typed_column_counts
 
-    kinds = {c.name: c.dtype for c in table_columns(tm.table)}
-    screened: dict[str, tuple[str, pl.DataType]] = {}
+    kinds = {c.name: c for c in table_columns(tm.table)}
+    screened: dict[str, Column] = {}
     for c in tm.columns:
         if c.source is not None and not c.pseudonymise and c.source not in screened:
-            screened[c.source] = (c.canonical, kinds[c.canonical])
+            screened[c.source] = kinds[c.canonical]
     failing = (f"select * from {raw} where source_line in "
                f"(select source_line from {errors})")
     counts = typed_column_counts(con, rows=rows, failing=failing, columns=screened)

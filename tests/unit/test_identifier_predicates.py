@@ -55,3 +55,15 @@ def test_guarded_predicates_agree_with_the_regular_expressions(seed: int) -> Non
         found[kind] = con.execute(f"select count_if({exact[kind]}) from corpus").fetchone()[0]
     # the corpus holds values of every kind, so agreement is not agreement on "no"
     assert all(n > 0 for n in found.values()), found
+
+
+def test_a_vocabulary_is_screened_once_and_only_when_clean() -> None:
+    from cohort.identifiers import _vocabulary_is_clean
+    from cohort.tables import TABLES, table_columns
+
+    con = duckdb.connect()
+    assert not _vocabulary_is_clean(con, None)  # free text: every value is screened
+    assert not _vocabulary_is_clean(con, ("MADRS", "kari@example.no"))
+    assert not _vocabulary_is_clean(con, ("MADRS", "+47 22 33 44 55"))
+    vocabularies = [c.allowed for t in TABLES for c in table_columns(t) if c.allowed]
+    assert vocabularies and all(_vocabulary_is_clean(con, v) for v in vocabularies)
