@@ -17,7 +17,8 @@ The rules, in one place:
   ``30.0``); a number with a date or time format as an ISO date (``2020-03-01``), date-time
   (``2020-03-01 08:30:00``) or time; booleans as ``true``/``false``; a formula by its
   cached value; an error cell (``#N/A``, ``#DIV/0!``, ...) by its code, and its row is
-  quarantined (a ``problem`` naming the cell);
+  quarantined (a ``problem`` naming the cell) if the error is in a column the load reads
+  (``columns``: a helper column the mapping drops may hold errors);
 - **limits**: a value in a column without a header, or a cell outside Excel's grid
   (1,048,576 rows x 16,384 columns), is a one-line error naming the cell.
 """
@@ -27,7 +28,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,7 +87,8 @@ class SheetText:
     rows
         The sheet row number of each row of ``frame`` (Int64).
     problems
-        Per row of ``frame``, why it cannot be loaded as it is (its error cells), or null.
+        Per row of ``frame``, why it cannot be loaded as it is (its error cells in the
+        columns read), or null.
     """
 
     sheet: str
@@ -413,7 +415,8 @@ def _opened(path: Path) -> Iterator[zipfile.ZipFile]:
                              "; open it in Excel and save it again as .xlsx") from None
 
 
-def read_sheet(path: Path, *, sheet: str | None = None) -> SheetText:
+def read_sheet(path: Path, *, sheet: str | None = None,
+               columns: Collection[str] | None = None) -> SheetText:
     """Read a worksheet of ``path`` as text columns with their sheet row numbers.
 
     Parameters
@@ -422,6 +425,10 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> SheetText:
         An .xlsx or .xlsm workbook.
     sheet
         The sheet's name; ``None`` reads the first visible worksheet.
+    columns
+        The columns (header names, without surrounding spaces) whose error cells are
+        problems; an error cell elsewhere is staged by its code like any value. ``None``:
+        every column.
 
     Returns
     -------
@@ -447,10 +454,11 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> SheetText:
     ('scores', [4], ('P1', '30'))
     """
     with _opened(path) as zf:
-        return _read(zf, path, sheet)
+        return _read(zf, path, sheet, columns)
 
 
-def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None) -> SheetText:
+def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None,
+          read: Collection[str] | None) -> SheetText:
     book = _Workbook(zf, path)
     name, part = book.choose(sheet)
     book.read_cell_parts()
@@ -472,6 +480,7 @@ def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None) -> SheetText:
         raise MappingError(f"{where}: duplicated column name(s) in the header: {', '.join(dupes)}; "
                            "give each column its own name")
     position = {c: i for i, c in enumerate(columns)}
+    checked = {c for c, n in zip(columns, names, strict=True) if read is None or n.strip() in read}
     chunks: list[pl.DataFrame] = []
     values: list[list[str | None]] = [[] for _ in columns]
     numbers: list[int] = []
@@ -499,7 +508,7 @@ def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None) -> SheetText:
         problems.append("; ".join(
             f"sheet row {number}, column {names[position[c]]!r} (cell {_column_letters(c)}{number}): "
             f"the Excel error {code} instead of a value; correct the formula or the cell"
-            for c, code in errors.items()) if errors else None)
+            for c, code in errors.items() if c in checked) or None if errors else None)
         if len(numbers) == _CHUNK_ROWS:
             flush()
     flush()

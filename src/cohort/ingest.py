@@ -334,14 +334,17 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
     read = spec.read if spec else ReadOptions()
     try:
         progress(f"{path.name}: reading")
-        sheet = spec.for_table(table).sheet if spec else None
+        mapped = spec.for_table(table) if spec else None
+        sheet = mapped.sheet if mapped else None
         # a workbook's batch says which sheet it holds (the first visible one unless named)
         read_from = f"sheet {sheet_to_read(src.path, sheet=sheet)!r}" if src.format == "excel" else ""
         fast_csv = src.format == "csv"
         # a delimited text file is read whole only once, typed (below); this is a sample
         zone = study.settings.timezone
+        # an Excel error cell in a column the mapping drops quarantines nothing
         header, rows_read = stage_raw(con, src, read=read, sheet=sheet, target=raw,
-                                      limit=_SAMPLE_ROWS if fast_csv else None, timezone=zone)
+                                      limit=_SAMPLE_ROWS if fast_csv else None, timezone=zone,
+                                      columns=mapped.sources if mapped else None)
         if rows_read == 0 and (not fast_csv or (src.lines or 0) <= 1):
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         tm = _with_struct_drops((spec or identity_mapping(table, header, site_id=site_id))

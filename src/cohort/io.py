@@ -10,7 +10,7 @@ through polars or pyreadstat.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 from cohort.db import scalar, sql_literal
 from cohort.delimited import csv_dialect, stage_csv
 from cohort.errors import InputFileError, MappingError
-from cohort.excel import SheetText, read_sheet
+from cohort.excel import read_sheet
 from cohort.mapping import ReadOptions
 from cohort.savfile import sav_records
 from cohort.settings import DEFAULT_TIMEZONE
@@ -69,10 +69,6 @@ def _stage_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, target: st
     finally:
         con.unregister("_cohort_frame")
     return names
-
-
-def _read_excel(path: Path, sheet: str | None) -> SheetText:
-    return read_sheet(path, sheet=sheet)
 
 
 #: pyreadstat's reader of each statistical format, and what people call such a file
@@ -193,20 +189,23 @@ def stage_raw(
     target: str,
     limit: int | None = None,
     timezone: str = DEFAULT_TIMEZONE,
+    columns: Collection[str] | None = None,
 ) -> tuple[list[str], int]:
     """Copy the records of ``src`` into table ``target`` as text, columns named by position
     (:mod:`cohort.staged`); return (header, rows).
 
     With ``limit``, a delimited text file gives its first ``limit`` well-formed records
     only (a sample); other formats are read whole. A time-zone-aware date-time is staged as
-    the wall-clock time in ``timezone`` (the study's, ``[study] timezone``).
+    the wall-clock time in ``timezone`` (the study's, ``[study] timezone``). An Excel
+    error cell quarantines its row (``_parse_error``) only in one of ``columns``, the
+    source columns the load reads (default: every column): a dropped column's do not.
     """
     if src.format == "csv":
         header = stage_csv(con, src, csv_dialect(src, read), target, limit)
     elif src.format == "parquet":
         header = _stage_parquet(con, src, target, timezone=timezone)
     elif src.format == "excel":
-        book = _read_excel(src.path, sheet)
+        book = read_sheet(src.path, sheet=sheet, columns=columns)
         header = _stage_frame(con, book.frame, target, source_lines=book.rows,
                               parse_errors=book.problems)
     else:

@@ -311,6 +311,53 @@ def test_an_error_cell_quarantines_its_row_naming_the_cell(tmp_path, study, form
             in q["message"])
 
 
+def _with_helper_column(path: Path, *, na_rows: int = 9) -> Path:
+    """Nine rows of HEADER + a helper column ``lookup`` whose formulas give #N/A."""
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("visits")
+    ws.write_row(0, 0, [*HEADER, "lookup"])
+    for i, row in enumerate(ROWS * 3, start=1):
+        ws.write_row(i, 0, row)
+        if i <= na_rows:
+            ws.write_formula(i, 4, "=VLOOKUP(A2,Z:Z,1,FALSE)", None, "#N/A")
+    wb.close()
+    return path
+
+
+def _mapping(path: Path, *, drop: list[str]) -> Path:
+    path.write_text("\n".join([
+        "[tables.assessments.columns]",
+        *(f'{c} = "{c}"' for c in HEADER),
+        "[tables.assessments.drop]",
+        f"columns = {json.dumps(drop)}", ""]))
+    return path
+
+
+def test_error_cells_in_a_dropped_column_quarantine_nothing(tmp_path, study):
+    # before: every row quarantined, so the batch was rejected (over fatal_error_fraction)
+    book = _with_helper_column(tmp_path / "visits.xlsx")
+    r = _load(study, book, _mapping(tmp_path / "m.toml", drop=["lookup"]))
+    assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 9, 9, 0)
+    assert _lines(study, r.batch_id) == list(range(2, 11))
+
+
+def test_an_error_cell_in_a_mapped_column_quarantines_its_row_beside_a_dropped_one(tmp_path, study):
+    book = _with_helper_column(tmp_path / "visits.xlsx")
+    wb = openpyxl.load_workbook(book)
+    wb["visits"]["D5"] = "=NA()"  # openpyxl keeps no cached value: write the XML below
+    wb.close()
+    _edit(book, SHEET, lambda xml: re.sub(r'(<c r="D5"[^>]*?)(?: t="\w+")?>.*?</c>',
+                                          r'\1 t="e"><f>NA()</f><v>#N/A</v></c>', xml))
+    r = _load(study, book, _mapping(tmp_path / "m.toml", drop=["lookup"]))
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (9, 8, 1)
+    assert _lines(study, r.batch_id) == [2, 3, 4, 6, 7, 8, 9, 10]
+    [q] = study.quarantine(batch=r.batch_id).iter_rows(named=True)
+    assert (q["source_line"], q["rule"]) == (5, "parse.record")
+    assert ("sheet row 5, column 'score' (cell D5): the Excel error #N/A instead of a value"
+            in q["message"])
+    assert "lookup" not in q["message"]
+
+
 # --- workbooks that cannot be read are one line -----------------------------------------
 
 def test_an_old_xls_or_encrypted_workbook_says_to_save_as_xlsx(tmp_path, study):
