@@ -134,6 +134,10 @@ def load(
     force: Annotated[bool, typer.Option(
         "--force", help="Load a file again as a new batch although the same file was loaded "
         "into the same table with the same mapping before.")] = False,
+    skip_loaded: Annotated[bool, typer.Option(
+        "--skip-loaded", help="Skip each file loaded before into the same table with the same "
+        "mapping (one line each, naming its batch) and load the others: the re-run of a site "
+        "folder with new files.")] = False,
     create: Annotated[bool, typer.Option(
         "--create", help="Create the study database if there is none at --db yet (the first "
         "load); an existing study is loaded into as it is. Without it a missing --db is an "
@@ -141,10 +145,11 @@ def load(
 ) -> None:
     """Load site files into the study database (one batch per file).
 
-    Exit codes: 0 every row loaded; 1 some rows quarantined (see `cohort quarantine`);
-    2 a batch rejected whole; 3 a user error, nothing loaded from that file (bad file or
-    mapping, or the same load again: same file, table and mapping as an earlier batch,
-    whatever its status, unless --force).
+    Exit codes: 0 every row loaded (files skipped by --skip-loaded included); 1 some rows
+    quarantined (see `cohort quarantine`); 2 a batch rejected whole; 3 a user error,
+    nothing loaded from that file (bad file or mapping, or the same load again: same file,
+    table and mapping as an earlier batch, whatever its status, unless --skip-loaded or
+    --force; the error lists every such file and its batch).
     """
     import cohort
     from cohort.mapping import load_mapping
@@ -163,7 +168,7 @@ def load(
             for t in tables:
                 results += study.load([str(f) for f in files], site=site, table=t,
                                       mapping=mapping, replaces=replaces, force=force,
-                                      progress=stage)
+                                      skip_loaded=skip_loaded, progress=stage)
         finally:  # what was loaded before an error is shown too
             worst = _print_results(results)
     raise typer.Exit(worst)
@@ -173,6 +178,9 @@ def _print_results(results: list[Any]) -> int:
     """Print one line per batch; return the load's exit code."""
     worst = EXIT_OK
     for r in results:
+        if r.status == "skipped":
+            say(f"{r.file}: {r.message}")  # "...: already loaded as batch 7, skipped"
+            continue
         colour = {"loaded": "green", "rejected": "red"}[r.status]
         say(f"{r.file} -> {r.table} batch {r.batch_id}: read {r.rows_read}, loaded "
             f"{r.rows_loaded}, quarantined {r.rows_quarantined}, warnings {r.rows_warned}. "

@@ -31,9 +31,11 @@ Batches
   must agree, and the rows' ``site_id`` (participants) is the upload's.
 - The same load again (the same file by sha256, into the same table, with the same
   mapping: the parts of it that apply to that table, compared as parsed TOML) as a batch
-  loaded, superseded or rolled back before is refused (:class:`AlreadyLoadedError`)
-  unless ``force``; the same file for another table or with another mapping is a new
-  batch. A rejected batch does not count: its file can be loaded again.
+  loaded, superseded or rolled back before is refused (:class:`AlreadyLoadedError`,
+  naming every such file and its batch) unless ``force``, or skipped with
+  ``skip_loaded`` (the monthly re-run of a site folder: only the files new to the study
+  load); the same file for another table or with another mapping is a new batch. A
+  rejected batch does not count: its file can be loaded again.
 - ``replaces`` takes a batch in force of the same table and site; it is superseded in
   the load's transaction, and only if the correction is not rejected.
 - Rolling back a correction puts the batch it replaced back in force. A rollback that
@@ -103,7 +105,8 @@ class LoadResult:
 
     file: str
     table: str
-    status: str  # loaded | rejected
+    #: loaded | rejected | skipped (``skip_loaded``: the same load is batch ``batch_id``)
+    status: str
     batch_id: int | None
     rows_read: int = 0
     rows_loaded: int = 0
@@ -164,6 +167,7 @@ def load_files(
     loaded_by: str | None = None,
     validate: bool = True,
     force: bool = False,
+    skip_loaded: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[LoadResult]:
     """Load one or more site files into ``table``; one batch per file.
@@ -195,15 +199,28 @@ def load_files(
     force
         Load a file again as a new batch even if it is the same load (file, table
         and mapping) as a batch before.
+    skip_loaded
+        Skip each file that is the same load as a batch before (loaded, superseded or
+        rolled back): its result has status ``skipped`` and the ``batch_id`` of that
+        batch (the latest, if several), no rows; the other files load.
     progress
         Called with a short message as each file moves from stage to stage.
+
+    Returns
+    -------
+    list[LoadResult]
+        One result per file, in order.
 
     Raises
     ------
     AlreadyLoadedError
         A file is the same load as a batch loaded, superseded or rolled back before
-        (or as another file of this call); nothing is loaded.
+        (unless ``skip_loaded``), or has the content of another file of this call;
+        nothing is loaded.
     """
+    if force and skip_loaded:
+        raise UserError("--force loads the files loaded before again and --skip-loaded skips "
+                        "them: give one of the two")
     try:
         table_columns(table)
     except KeyError as exc:
@@ -217,14 +234,29 @@ def load_files(
     if replaces is not None:
         site_id = _check_replaces(study.con, replaces, table=table, site_id=site_id)
     sources = [_describe(study, f, spec) for f in files]
-    if not force:
-        _refuse_same_loads(study.con, sources, table=table, spec=spec)
+    earlier = {} if force else _refuse_same_loads(study.con, sources, table=table, spec=spec,
+                                                  skip_loaded=skip_loaded)
     who = loaded_by or _user()
     return [
+        _skipped(src, table, earlier[src.path]) if src.path in earlier else
         _load_one(study, f, src, table=table, spec=spec, site_id=site_id, replaces=replaces,
                   loaded_by=who, validate=validate, progress=progress or (lambda _: None))
         for f, src in zip(files, sources, strict=True)
     ]
+
+
+def _skipped(src: SourceFile, table: str, same: list[tuple[int, str]]) -> LoadResult:
+    """The result of a file skipped as the same load as the batches ``same`` (batch, status)."""
+    batch, status = same[-1]
+    return LoadResult(str(src.path), table, "skipped", batch,
+                      message=f"already loaded as {_batches_phrase(same, loaded_only=True)}, skipped")
+
+
+def _batches_phrase(same: list[tuple[int, str]], *, loaded_only: bool = False) -> str:
+    """``batch 7 (status loaded), batch 9 (status superseded)``; with ``loaded_only``, a
+    status is named only if it is not ``loaded``."""
+    return ", ".join(f"batch {b}" + ("" if loaded_only and st == "loaded" else f" (status {st})")
+                     for b, st in same)
 
 
 def _describe(study: Study, path: Path, spec: Mapping | None) -> SourceFile:
@@ -282,9 +314,12 @@ def _mapping_key(text: str | None, table: str) -> str | None:
 
 
 def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile], *,
-                       table: str, spec: Mapping | None) -> None:
+                       table: str, spec: Mapping | None, skip_loaded: bool = False
+                       ) -> dict[Path, list[tuple[int, str]]]:
     """Raise AlreadyLoadedError naming every file that is the same load as a batch before
-    (loaded, superseded or rolled back; not rejected) or as another file of this call.
+    (loaded, superseded or rolled back; not rejected), unless ``skip_loaded``, or that has
+    the content of another file of this call; return the files that are the same load as
+    batches before, with those (batch, status), in batch order.
 
     A file's hash is waited for only if a batch or another file has its size."""
     key = _mapping_key(spec.text if spec is not None else None, table)
@@ -292,6 +327,7 @@ def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]
     how = "with the same mapping" if spec is not None else "without a mapping"
     seen: dict[str, Path] = {}
     problems: list[str] = []
+    loaded: dict[Path, list[tuple[int, str]]] = {}
     for src in sources:
         earlier = con.execute(
             "select batch_id, status, sha256, mapping from uploads where table_name = ? and "
@@ -302,15 +338,20 @@ def _refuse_same_loads(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]
         same = [(b, st) for b, st, sha, text in earlier
                 if sha == src.sha256 and _mapping_key(text, table) == key]
         if same:
-            problems.append(f"{src.path} is already loaded into {table} {how} as "
-                            + ", ".join(f"batch {b} (status {st})" for b, st in same))
+            loaded[src.path] = same
+            if not skip_loaded:
+                problems.append(f"{src.path} is already loaded into {table} {how} as "
+                                + _batches_phrase(same))
         elif src.sha256 in seen:
             problems.append(f"{src.path} has the same content as {seen[src.sha256]}")
         seen.setdefault(src.sha256, src.path)
     if problems:
+        skip = ("--skip-loaded (Python: skip_loaded=True) to load only the files not loaded "
+                "before, " if loaded and not skip_loaded else "")
         raise AlreadyLoadedError(
-            "; ".join(problems) + "; nothing was loaded. Give --force (Python: force=True) to "
-            "load the same file again as a new batch, or --replaces BATCH with a corrected file")
+            "; ".join(problems) + f"; nothing was loaded. Give {skip}--force (Python: force=True) "
+            "to load the same file again as a new batch, or --replaces BATCH with a corrected file")
+    return loaded
 
 
 def _user() -> str:

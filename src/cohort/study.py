@@ -271,19 +271,22 @@ class Study:
         loaded_by: str | None = None,
         validate: bool = True,
         force: bool = False,
+        skip_loaded: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> list[LoadResult]:
         """Load site files into ``table``: stage, coerce, validate, promote.
 
         The same load again (same file, table and mapping as a batch before) raises
-        :class:`cohort.errors.AlreadyLoadedError` unless ``force``. See
-        :func:`cohort.ingest.load_files` for the details.
+        :class:`cohort.errors.AlreadyLoadedError` unless ``force`` (load it again) or
+        ``skip_loaded`` (its result has status ``skipped`` and the earlier batch's id; the
+        other files load). See :func:`cohort.ingest.load_files` for the details.
         """
         from cohort.ingest import load_files
 
         return load_files(
             self, paths, site=site, table=table, mapping=mapping, replaces=replaces,
-            loaded_by=loaded_by, validate=validate, force=force, progress=progress,
+            loaded_by=loaded_by, validate=validate, force=force, skip_loaded=skip_loaded,
+            progress=progress,
         )
 
     def rollback(self, batch: int, *, force: bool = False) -> RollbackResult:
