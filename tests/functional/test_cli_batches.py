@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import cohort as cohort_study
 from cohort.cli import app
 
 PARTICIPANTS = ("participant_id,site_id,sex,birth_year,enrolled_on,diagnosis\n"
@@ -100,3 +101,47 @@ def test_rollback_of_a_correction_and_of_participants_with_rows(db: Path, tmp_pa
     assert r.exit_code == 3 and "assessments 1" in r.stderr and "--force" in r.stderr
     r = cohort("rollback", "1", "--db", db, "--force")
     assert r.exit_code == 0 and "warning" in r.stderr and "assessments 1" in r.stderr, r.output
+
+
+def _site_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """sites/oslo with three monthly visit files, and the site's mapping (files by pattern)."""
+    folder = tmp_path / "sites" / "oslo"
+    folder.mkdir(parents=True)
+    for month, score in (("07", 30), ("08", 31), ("09", 32)):
+        _assessments(folder, f"visits_2026-{month}.csv", f"P1,2026-{month}-01,MADRS,{score}")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('site_id = "S1"\n[tables.assessments]\nfile = "visits_*.csv"\n'
+                       "[tables.assessments.columns]\n" + "".join(
+                           f'{c} = "{c}"\n' for c in ("participant_id", "assessed_on",
+                                                      "instrument", "score")))
+    return folder, mapping
+
+
+def test_a_monthly_rerun_of_a_site_folder_with_skip_loaded(db: Path, tmp_path: Path) -> None:
+    folder, mapping = _site_folder(tmp_path)
+    r = cohort("load", folder, "--mapping", mapping, "--db", db)
+    assert r.exit_code == 0 and "batch 4" in r.stdout, r.output
+    _assessments(folder, "visits_2026-10.csv", "P2,2026-10-01,MADRS,20")
+    r = cohort("load", folder, "--mapping", mapping, "--db", db)
+    assert r.exit_code == 3 and "Traceback" not in r.output, r.output
+    err = " ".join(r.stderr.split())
+    for month, batch in (("07", 2), ("08", 3), ("09", 4)):
+        assert f"visits_2026-{month}.csv is already loaded into assessments with the same " \
+               f"mapping as batch {batch} (status loaded)" in err, err
+    assert "10.csv" not in err and "--skip-loaded" in err and "nothing was loaded" in err
+    r = cohort("load", folder, "--mapping", mapping, "--db", db, "--skip-loaded")
+    assert r.exit_code == 0, r.output
+    out = [" ".join(line.split()) for line in r.stdout.splitlines()]
+    for month, batch in (("07", 2), ("08", 3), ("09", 4)):
+        assert f"{folder / f'visits_2026-{month}.csv'}: already loaded as batch {batch}, skipped" in out
+    assert any(line.startswith(f"loaded {folder / 'visits_2026-10.csv'} -> assessments batch 5")
+               for line in out), out
+    r = cohort("load", folder, "--mapping", mapping, "--db", db, "--skip-loaded")
+    assert r.exit_code == 0 and r.stdout.count("skipped") == 4 and "batch 6" not in r.stdout
+    with cohort_study.open(db) as study:
+        assert study.uploads()["batch_id"].to_list() == [1, 2, 3, 4, 5]
+
+
+def test_load_help_documents_skip_loaded() -> None:
+    text = " ".join(cohort("load", "--help").output.split())
+    assert "--skip-loaded" in text and "files skipped by --skip-loaded included" in text

@@ -316,3 +316,75 @@ def test_a_correction_validated_by_the_suites(enrolled, tmp_path):
     [b] = enrolled.load(_assessments(tmp_path, "b.csv", "P1,2020-02-01,MADRS,31"),
                         table="assessments", replaces=a.batch_id)
     assert b.status == "loaded" and _in_force(enrolled) == {1, b.batch_id}
+
+
+# -- the monthly re-run of a site folder (skip_loaded) ---------------------------------------
+
+def _month_folder(tmp_path: Path) -> Path:
+    """A site folder of three monthly files (loaded below) and the path of a fourth."""
+    folder = tmp_path / "oslo"
+    folder.mkdir()
+    for month, score in (("07", 30), ("08", 31), ("09", 32)):
+        _assessments(folder, f"visits_2026-{month}.csv", f"P1,2026-{month}-01,MADRS,{score}")
+    return folder
+
+
+def test_skip_loaded_loads_only_the_new_file_and_names_the_skipped(enrolled, tmp_path):
+    folder = _month_folder(tmp_path)
+    first = enrolled.load(folder, table="assessments", validate=False)
+    assert [r.batch_id for r in first] == [2, 3, 4]
+    _assessments(folder, "visits_2026-10.csv", "P2,2026-10-01,MADRS,20")
+    again = enrolled.load(folder, table="assessments", validate=False, skip_loaded=True)
+    assert [(Path(r.file).name, r.status, r.batch_id, r.rows_loaded) for r in again] == [
+        ("visits_2026-07.csv", "skipped", 2, 0), ("visits_2026-08.csv", "skipped", 3, 0),
+        ("visits_2026-09.csv", "skipped", 4, 0), ("visits_2026-10.csv", "loaded", 5, 1)]
+    assert again[0].message == "already loaded as batch 2, skipped"
+    assert enrolled.uploads().height == 5
+    assert sorted(enrolled.table("assessments")["score"]) == [20.0, 30.0, 31.0, 32.0]
+
+
+def test_without_skip_loaded_the_refusal_lists_every_loaded_file_and_loads_nothing(enrolled, tmp_path):
+    folder = _month_folder(tmp_path)
+    enrolled.load(folder, table="assessments", validate=False)
+    _assessments(folder, "visits_2026-10.csv", "P2,2026-10-01,MADRS,20")
+    with pytest.raises(AlreadyLoadedError) as err:
+        enrolled.load(folder, table="assessments", validate=False)
+    message = str(err.value)
+    for month, batch in (("07", 2), ("08", 3), ("09", 4)):
+        assert f"visits_2026-{month}.csv is already loaded into assessments without a mapping " \
+               f"as batch {batch} (status loaded)" in message
+    assert "10.csv" not in message and "--skip-loaded" in message and "--force" in message
+    assert enrolled.uploads().height == 4
+
+
+def test_skip_loaded_skips_only_the_same_load(enrolled, tmp_path):
+    folder = _month_folder(tmp_path)
+    enrolled.load(folder, table="assessments", validate=False)
+    changed = folder / "visits_2026-08.csv"
+    changed.write_text(changed.read_text().replace("31", "34"))  # one byte, the same size
+    again = enrolled.load(folder, table="assessments", validate=False, skip_loaded=True)
+    assert [r.status for r in again] == ["skipped", "loaded", "skipped"]
+    # the same file for another table is another load: it is not skipped
+    f = _csv(tmp_path, "site.csv", "pid,day,kind\nP1,2021-01-01,x\n")
+    spec = _two_table_mapping(tmp_path / "m.toml")
+    exits = _load(enrolled, f, "exits", mapping=spec)
+    events = _load(enrolled, f, "events", mapping=spec, skip_loaded=True)
+    assert (events.status, events.rows_loaded) == ("loaded", 1)
+    assert _load(enrolled, f, "exits", mapping=spec, skip_loaded=True).batch_id == exits.batch_id
+
+
+def test_skip_loaded_names_an_earlier_batch_out_of_force_and_never_skips_a_copy(enrolled, tmp_path):
+    f = _assessments(tmp_path, "a.csv", "P1,2020-02-01,MADRS,30")
+    a = _load(enrolled, f)
+    enrolled.rollback(a.batch_id)
+    r = _load(enrolled, f, skip_loaded=True)  # rolled back on purpose: the re-run keeps it out
+    assert (r.status, r.batch_id, r.message) == (
+        "skipped", a.batch_id, f"already loaded as batch {a.batch_id} (status rolled_back), skipped")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    _assessments(folder, "b.csv", "P2,2020-02-01,MADRS,30")
+    _assessments(folder, "b_copy.csv", "P2,2020-02-01,MADRS,30")  # neither was loaded before
+    with pytest.raises(AlreadyLoadedError, match="b_copy.csv has the same content as .*b.csv"):
+        enrolled.load(folder, table="assessments", validate=False, skip_loaded=True)
+    with pytest.raises(UserError, match="give one of the two"):
+        _load(enrolled, f, force=True, skip_loaded=True)
