@@ -11,7 +11,7 @@ The rules, in one place:
 - **header**: the first row holding a value; its row number counts, as every row's does;
 - **a line**: a record's ``source_line`` is its sheet row number (the ``r`` of
   ``<row r="...">``, as Excel shows it); a row without any value is skipped and later rows
-  keep their own numbers;
+  keep their own numbers (error cells in columns not read are no values);
 - **values**, as text the coercion step reads: shared and inline strings as they are;
   numbers as Excel shows them in General format (15 significant digits; ``30``, not
   ``30.0``); a number with a date or time format as an ISO date (``2020-03-01``), date-time
@@ -502,6 +502,8 @@ def _read(zf: zipfile.ZipFile, path: Path, sheet: str | None,
                 f"{where}: cell {_column_letters(c)}{number} holds a value but column "
                 f"{_column_letters(c)} has no header in row {header_row}; give the column a "
                 "header, or clear the cell")
+        if errors.keys() >= cells.keys() and not errors.keys() & checked:
+            continue  # only errors in columns not read (a helper formula dragged down): blank
         for c, v in zip(columns, values, strict=True):
             v.append(cells.get(c))
         numbers.append(number)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 import xlsxwriter
 
@@ -311,15 +312,19 @@ def test_an_error_cell_quarantines_its_row_naming_the_cell(tmp_path, study, form
             in q["message"])
 
 
-def _with_helper_column(path: Path, *, na_rows: int = 9) -> Path:
-    """Nine rows of HEADER + a helper column ``lookup`` whose formulas give #N/A."""
+def _with_helper_column(path: Path, *, score_errors: tuple[int, ...] = ()) -> Path:
+    """Nine rows of HEADER + a helper column ``lookup`` whose formulas give #N/A, dragged
+    down five rows further than the data (rows 11-15 hold nothing but those errors); the
+    score of each sheet row in ``score_errors`` is an #N/A too."""
     wb = xlsxwriter.Workbook(path)
     ws = wb.add_worksheet("visits")
     ws.write_row(0, 0, [*HEADER, "lookup"])
     for i, row in enumerate(ROWS * 3, start=1):
         ws.write_row(i, 0, row)
-        if i <= na_rows:
-            ws.write_formula(i, 4, "=VLOOKUP(A2,Z:Z,1,FALSE)", None, "#N/A")
+    for i in range(1, 15):
+        ws.write_formula(i, 4, f"=VLOOKUP(A{i + 1},Z:Z,1,FALSE)", None, "#N/A")
+    for number in score_errors:
+        ws.write_formula(number - 1, 3, "=NA()", None, "#N/A")
     wb.close()
     return path
 
@@ -342,20 +347,16 @@ def test_error_cells_in_a_dropped_column_quarantine_nothing(tmp_path, study):
 
 
 def test_an_error_cell_in_a_mapped_column_quarantines_its_row_beside_a_dropped_one(tmp_path, study):
-    book = _with_helper_column(tmp_path / "visits.xlsx")
-    wb = openpyxl.load_workbook(book)
-    wb["visits"]["D5"] = "=NA()"  # openpyxl keeps no cached value: write the XML below
-    wb.close()
-    _edit(book, SHEET, lambda xml: re.sub(r'(<c r="D5"[^>]*?)(?: t="\w+")?>.*?</c>',
-                                          r'\1 t="e"><f>NA()</f><v>#N/A</v></c>', xml))
+    # row 12 holds errors only, one in a mapped column: a record, quarantined
+    book = _with_helper_column(tmp_path / "visits.xlsx", score_errors=(5, 12))
     r = _load(study, book, _mapping(tmp_path / "m.toml", drop=["lookup"]))
-    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (9, 8, 1)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (10, 8, 2)
     assert _lines(study, r.batch_id) == [2, 3, 4, 6, 7, 8, 9, 10]
-    [q] = study.quarantine(batch=r.batch_id).iter_rows(named=True)
-    assert (q["source_line"], q["rule"]) == (5, "parse.record")
-    assert ("sheet row 5, column 'score' (cell D5): the Excel error #N/A instead of a value"
-            in q["message"])
-    assert "lookup" not in q["message"]
+    q = study.quarantine(batch=r.batch_id).filter(pl.col("rule") == "parse.record")
+    assert q["source_line"].to_list() == [5, 12]
+    for line, message in zip(q["source_line"], q["message"], strict=True):
+        assert message == (f"sheet row {line}, column 'score' (cell D{line}): the Excel error "
+                           "#N/A instead of a value; correct the formula or the cell")
 
 
 # --- workbooks that cannot be read are one line -----------------------------------------
