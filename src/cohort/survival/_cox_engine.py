@@ -20,6 +20,8 @@ import numpy as np
 
 __all__ = ["CoxData", "NewtonResult", "newton_raphson"]
 
+MAX_HALVINGS = 60  # step halvings per Newton iteration before the fit is reported as not converged
+
 
 def _revcumsum(a: np.ndarray) -> np.ndarray:
     """r[i] = sum(a[i:]) along axis 0, with an extra trailing zero row."""
@@ -316,7 +318,10 @@ def newton_raphson(
     """Maximise the partial likelihood by Newton-Raphson with step halving (as R's coxph).
 
     Convergence: relative change of the log-likelihood <= tol and the Newton
-    step below 1e-8 in every coordinate (relative to max(1, |beta|)). Infinite
+    step below 1e-8 in every coordinate (relative to max(1, |beta|)). Every loop
+    is bounded: at most ``max_iter`` iterations of at most ``MAX_HALVINGS`` step
+    halvings; a non-finite step or log-likelihood stops the fit with
+    ``converged=False`` and a message saying why. Infinite
     estimates (monotone likelihood, separation) are flagged in ``messages``.
     ``first`` is ``data.evaluate(init)`` when the caller already has it.
     """
@@ -331,6 +336,10 @@ def newton_raphson(
     it = 0
     halvings = 0
     step = np.zeros(p)
+    stalled = ""
+    if not np.isfinite(loglik):
+        stalled = "the log-likelihood is not finite at the initial values"
+        max_iter = 0
     for it in range(1, max_iter + 1):  # noqa: B007
         info = ev["info"]
         try:
@@ -338,17 +347,25 @@ def newton_raphson(
             step = np.linalg.solve(chol.T, np.linalg.solve(chol, ev["score"]))
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(info, ev["score"], rcond=None)[0]
+        if not np.all(np.isfinite(step)):
+            stalled = "the Newton step is not finite (singular or undefined information matrix)"
+            break
         new_beta = beta + step
         new_ev = data.evaluate(new_beta, second=False)
         new_ll = new_ev["loglik"]
+        tries = 0
         while not np.isfinite(new_ll) or new_ll < loglik - 1e-12 * max(1.0, abs(loglik)):
+            tries += 1
             halvings += 1
+            if tries > MAX_HALVINGS or np.max(np.abs(step)) < 1e-12:
+                break
             step = step / 2
             new_beta = beta + step
             new_ev = data.evaluate(new_beta, second=False)
             new_ll = new_ev["loglik"]
-            if np.max(np.abs(step)) < 1e-12:
-                break
+        if not np.isfinite(new_ll):
+            stalled = f"the log-likelihood is not finite near the estimate after {tries} step halvings"
+            break
         rel = abs(new_ll - loglik) / max(abs(new_ll), 1e-300)
         new_ev["info"] = data.information(new_ev)
         beta, ev, loglik = new_beta, new_ev, new_ll
@@ -360,7 +377,7 @@ def newton_raphson(
             converged = True
             break
     info = ev["info"]
-    if p:
+    if p and not stalled:
         try:
             nxt = np.linalg.solve(info, ev["score"])
         except np.linalg.LinAlgError:
@@ -376,6 +393,9 @@ def newton_raphson(
                 "event times perfectly); the coefficients and standard errors are not usable"
             )
             diverging_idx = [int(i) for i in idx]
+    if stalled:
+        converged = False
+        messages.insert(0, f"Newton-Raphson stopped at iteration {it}: {stalled}; the estimates are not usable")
     if not converged and not messages:
         messages.append(
             f"Newton-Raphson did not converge in {max_iter} iterations "

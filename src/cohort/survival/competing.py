@@ -3,6 +3,7 @@ and Fine-Gray subdistribution hazards regression (as cmprsk::crr)."""
 
 from __future__ import annotations
 
+import warnings as _warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from cohort.errors import ModelSpecError
+from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.survival._common import (
     as_polars,
     check_times,
@@ -382,7 +383,13 @@ def _censor_km_left(time: np.ndarray, is_cens: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _G_left(times: np.ndarray, G: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """G(t-), except G(0) at t = 0: crr's weight (its ``uuu``, G just before t*(1 - 100 eps)).
+
+    A row at time 0 (an event, a competing event or a censoring) is at risk at time 0, as in
+    cmprsk::crr; censorings at 0 then count in the weight of the rows that end at 0.
+    """
     idx = np.searchsorted(times, t, side="left") - 1  # last time < t
+    idx = np.where(t == 0, np.searchsorted(times, t, side="right") - 1, idx)
     return np.where(idx >= 0, G[np.maximum(idx, 0)], 1.0)
 
 
@@ -408,6 +415,20 @@ def fine_gray(
     Subjects failing from a competing cause stay in the risk set with weight
     G(t-)/G(T-) (G: Kaplan-Meier of censoring); ties as Breslow (as crr). The
     variance is the Fine-Gray sandwich including the censoring-distribution term.
+
+    Rows at time 0 (events of any cause or censorings) are at risk at time 0, as in
+    crr (whose weight for a row ending at 0 is G(0), after censorings at 0).
+
+    Parameters
+    ----------
+    df : polars or pandas DataFrame
+    formula : right-hand side of the model, e.g. ``"age + male"``.
+    time : follow-up time (>= 0).
+    event : status: ``censor_code`` = censored, other values = causes.
+    cause : the cause of interest.
+    max_iter : Newton-Raphson iterations; every loop is bounded. A fit that does not
+        converge (or whose likelihood is not finite) returns ``converged=False`` with
+        the reason in ``warnings`` and a :class:`~cohort.errors.ConvergenceWarning`.
 
     Examples
     --------
@@ -450,7 +471,9 @@ def fine_gray(
     tmax = ev_times[-1]
     jumps = gt[np.r_[True, np.diff(G) != 0] & (np.bincount(np.unique(t, return_inverse=True)[1],
                                                                 weights=cens.astype(float)) > 0)]
-    rows_start, rows_stop, rows_w, rows_id = [np.zeros(n)], [t], [np.ones(n)], [np.arange(n)]
+    # every row is at risk from the origin to its time, inclusive: a right-censored row (start
+    # -inf), so that a row at time 0 is at risk at time 0 (as crr), never an empty (0, 0] interval
+    rows_start, rows_stop, rows_w, rows_id = [np.full(n, -np.inf)], [t], [np.ones(n)], [np.arange(n)]
     ci = np.flatnonzero(comp & (t < tmax))
     if ci.size:
         Tc = t[ci]
@@ -478,8 +501,11 @@ def fine_gray(
     Xx = X[rid]
     data = CoxData(Xx, stop, evx, start=start, weights=wts, ties="breslow")
     res = newton_raphson(data, max_iter=max_iter)
-    warn.extend(m.replace("{cols}", ", ".join(design.names[i] for i in res.diverging) or "some coefficients")
-                for m in res.messages)
+    fit_msgs = [m.replace("{cols}", ", ".join(design.names[i] for i in res.diverging) or "some coefficients")
+                for m in res.messages]
+    for m in fit_msgs:
+        _warnings.warn(f"fine_gray: {m}", ConvergenceWarning, stacklevel=2)
+    warn.extend(fit_msgs)
     info = res.info
     ev = res.ev
     # eta_i: weighted score residuals summed per subject
