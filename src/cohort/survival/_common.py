@@ -18,6 +18,7 @@ __all__ = [
     "group_codes",
     "rows_text",
     "timefix",
+    "weight_array",
     "z_value",
 ]
 
@@ -48,6 +49,27 @@ def column_array(df: pl.DataFrame, name: str, *, role: str) -> np.ndarray:
             "convert it (e.g. dates to days since entry) before fitting"
         )
     return s.cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64, copy=False)
+
+
+def weight_array(df: pl.DataFrame, name: str, *, rows: np.ndarray | None = None) -> np.ndarray:
+    """Case weights from column ``name`` (of the ``rows`` used, when given), all finite and > 0.
+
+    Zero, negative, missing or infinite weights are refused naming the column, the rows and
+    their count, as R's coxph ("Invalid weights, must be >0").
+    """
+    w = column_array(df, name, role="weights")
+    bad = ~(np.isfinite(w) & (w > 0))
+    if rows is not None:
+        used = np.zeros(w.size, dtype=bool)
+        used[rows] = True
+        bad &= used
+    if bad.any():
+        raise ModelSpecError(
+            f"weights column {name!r} has {int(bad.sum())} row(s) with a zero, negative or missing "
+            f"weight at {rows_text(bad)}; case weights must be > 0 (as R): drop these rows or fix "
+            "their weights"
+        )
+    return w if rows is None else w[rows]
 
 
 def check_times(

@@ -27,6 +27,7 @@ from cohort.survival._common import (
     event_array,
     group_codes,
     rows_text,
+    weight_array,
     z_value,
 )
 from cohort.survival._common import timefix as aeq_times
@@ -721,7 +722,7 @@ def cox(
         R's ``cluster(id)``; z, p and CI then use the robust SE.
     robust : sandwich SEs with each row its own cluster (defaults to True when cluster is
         given or the case weights are not all whole numbers, as R).
-    weights : case weights column.
+    weights : case weights column; every weight must be > 0 (zero, negative or missing weights are refused, as R).
     ties : "efron" (default, as R) or "breslow".
     missing : "error" (default: name the rows) or "drop".
     engine : "auto"/"numpy" (fast exact engine), or "lifelines" (general path; needed for penalizer).
@@ -772,9 +773,7 @@ def cox(
     ev = event_array(sub, event)
     w = None
     if weights:
-        w = column_array(sub, weights, role="weights")
-        if (w < 0).any():
-            raise ModelSpecError(f"weights column {weights!r} is negative at {rows_text(w < 0)}")
+        w = weight_array(frame, weights, rows=design.rows)
     scodes, slabels, skeys = group_codes(sub, strata, role="strata") if strata is not None else (None, None, None)
     X = design.X
     n, p = X.shape

@@ -17,6 +17,7 @@ from cohort.survival._common import (
     column_array,
     event_array,
     group_codes,
+    weight_array,
     z_value,
 )
 from cohort.survival._common import timefix as aeq_times
@@ -232,7 +233,8 @@ def kaplan_meier(
     event : 0/1 column, 1 = event.
     by : column(s) defining groups, or None.
     entry : column with delayed-entry (left-truncation) times; rows are (entry, time] intervals.
-    weights : column with case weights.
+    weights : column with case weights, each > 0 (zero, negative or missing weights are refused).
+        Non-integer weights give the robust (infinitesimal jackknife) standard error, as R.
     conf_level : level of the pointwise confidence band.
     conf_type : "log" (R's default), "log-log" or "plain".
     timefix : merge nearly equal times (floating-point noise) as R's ``aeqSurv`` (default, as R).
@@ -261,9 +263,7 @@ def kaplan_meier(
     if timefix:
         stop, start = aeq_times(stop, start)
     ev = event_array(frame, event).astype(float)
-    w = column_array(frame, weights, role="weights") if weights else np.ones(frame.height)
-    if weights and (~np.isfinite(w) | (w < 0)).any():
-        raise ModelSpecError(f"weights column {weights!r} must be finite and >= 0")
+    w = weight_array(frame, weights) if weights else np.ones(frame.height)
     codes, labels, _ = group_codes(frame, by)
     z = z_value(conf_level)
     parts, se_logs = [], {}

@@ -12,8 +12,12 @@ import sys
 import textwrap
 
 import numpy as np
+import polars as pl
 import pytest
 from survival_ref import REF, load_data, load_ref
+
+from cohort import survival as sv
+from cohort.errors import ModelSpecError
 
 CORNERS = load_ref("corners")
 
@@ -89,3 +93,51 @@ def test_newton_raphson_stops_on_a_nan_likelihood() -> None:
     assert not got["converged"]
     assert len(got["messages"]) == 1
     assert "not finite" in got["messages"][0] and "not usable" in got["messages"][0]
+
+
+# ---- case weights must be > 0 ------------------------------------------------------------------
+def _lung_weights() -> pl.DataFrame:
+    lung = load_data("lung")
+    return lung.with_columns(w=0.5 + (pl.int_range(1, lung.height + 1) % 4) / 3)  # as the R script
+
+
+@pytest.mark.parametrize(
+    ("bad", "n_bad"),
+    [({0: 0.0, 1: 0.0, 2: 0.0}, 3), ({4: -1.0}, 1), ({7: float("nan"), 9: float("inf")}, 2)],
+    ids=["zero", "negative", "missing"],
+)
+@pytest.mark.parametrize("fit", ["kaplan_meier", "cox"])
+def test_nonpositive_weights_are_refused(bad: dict[int, float], n_bad: int, fit: str) -> None:
+    """R's coxph refuses zero and negative weights ("Invalid weights, must be >0"; survfit refuses
+    negative ones): so does every survival function taking weights, naming the column and the
+    rows. Before: zero weights were accepted by both, negative ones by kaplan_meier failed later.
+    """
+    refused = CORNERS["weights_refused"]
+    assert refused["coxph_zero"] == refused["coxph_negative"] == "Invalid weights, must be >0"
+    assert refused["survfit_negative"] == "weights must be non-negative"
+    w = _lung_weights()["w"].to_numpy().copy()
+    for i, v in bad.items():
+        w[i] = v
+    df = _lung_weights().with_columns(w=pl.Series(w))
+    rows = ", ".join(str(i) for i in bad)
+    with pytest.raises(ModelSpecError) as err:
+        if fit == "cox":
+            sv.cox(df, "age + sex", time="time", event="status", weights="w")
+        else:
+            sv.kaplan_meier(df, time="time", event="status", weights="w")
+    msg = str(err.value)
+    if fit == "cox" and n_bad == 2:  # missing values in a model column: the missing-value rule
+        assert "'w'" in msg and "missing" in msg
+        return
+    assert msg.startswith(f"weights column 'w' has {n_bad} row(s) with a zero, negative or missing weight")
+    assert f"{rows} ({n_bad} row" in msg and "must be > 0" in msg
+
+
+def test_weights_of_rows_dropped_for_missing_values_are_not_checked() -> None:
+    """With missing='drop' only the rows used must have weights > 0 (R checks the model frame)."""
+    df = _lung_weights().with_columns(
+        w=pl.when(pl.int_range(pl.len()) == 0).then(0.0).otherwise(pl.col("w")),
+        age=pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("age")),
+    )
+    fit = sv.cox(df, "age + sex", time="time", event="status", weights="w", missing="drop")
+    assert fit.n == df.height - 1
