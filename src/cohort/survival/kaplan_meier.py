@@ -1,4 +1,5 @@
-"""Kaplan-Meier survival curves with Greenwood standard errors, as R's survfit."""
+"""Kaplan-Meier survival curves with Greenwood or robust (infinitesimal jackknife) standard
+errors, as R's survfit."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ _CONF_TYPES = ("log", "log-log", "plain")
 def _conf_band(
     surv: np.ndarray, se_log: np.ndarray, z: float, conf_type: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise limits as R's survfit: ``se_log`` is the SE of log S (Greenwood)."""
+    """Pointwise limits as R's survfit: ``se_log`` is the SE of log S."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if conf_type == "log":
             low = surv * np.exp(-z * se_log)
@@ -55,10 +56,52 @@ def _conf_band(
     return low, high
 
 
+def _ij_var_log(
+    times: np.ndarray,
+    inv: np.ndarray,
+    start: np.ndarray | None,
+    event: np.ndarray,
+    weights: np.ndarray,
+    n_risk: np.ndarray,
+    n_event: np.ndarray,
+) -> np.ndarray:
+    """Infinitesimal-jackknife variance of log S(t) at each distinct time, one row per subject.
+
+    With C the running sum of d_k / (n_k (n_k - d_k)), the influence of row i (entry index
+    L_i: the last time <= its entry; time index K_i) on log S(t_j) is 0 before it enters,
+    C_j - C_{L_i} while at risk (L_i < j < K_i) and C_{K_i} - C_{L_i} - e_i / (n_K - d_K)
+    after; the variance is the sum over rows of (w_i * influence)^2, as survfit's robust
+    variance with each row its own cluster. O(n + times).
+    """
+    T = times.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(n_event > 0, 1.0 / (n_risk - n_event), 0.0)
+        C = np.cumsum(np.where(n_event > 0, n_event / n_risk, 0.0) * a)
+    if start is None:
+        L = np.full(inv.size, -1)
+        CL = np.zeros(inv.size)
+    else:
+        L = np.searchsorted(times, start, side="right") - 1
+        CL = np.where(L >= 0, C[np.maximum(L, 0)], 0.0)
+    w2 = weights * weights
+    with np.errstate(invalid="ignore"):
+        own = C[inv] - CL - event * a[inv]
+        done = np.cumsum(np.bincount(inv, weights=w2 * own * own, minlength=T))
+
+    def at_risk_sum(v: np.ndarray) -> np.ndarray:  # sum of v over rows with L_i < j < K_i
+        return np.cumsum(np.bincount(L + 1, weights=v, minlength=T + 1) - np.bincount(inv, weights=v, minlength=T + 1))[:T]
+
+    with np.errstate(invalid="ignore"):
+        return C * C * at_risk_sum(w2) - 2 * C * at_risk_sum(w2 * CL) + at_risk_sum(w2 * CL * CL) + done
+
+
 def _km_curve(
-    start: np.ndarray | None, stop: np.ndarray, event: np.ndarray, weights: np.ndarray
+    start: np.ndarray | None, stop: np.ndarray, event: np.ndarray, weights: np.ndarray, *, robust: bool = False
 ) -> dict[str, np.ndarray]:
-    """One KM curve at each distinct stop time (events and censorings)."""
+    """One KM curve at each distinct stop time (events and censorings).
+
+    ``se_log`` is Greenwood's, or the infinitesimal jackknife's with ``robust``.
+    """
     times, inv = np.unique(stop, return_inverse=True)
     n_event = np.bincount(inv, weights=weights * event, minlength=times.size)
     n_all = np.bincount(inv, weights=weights, minlength=times.size)
@@ -75,7 +118,7 @@ def _km_curve(
         haz = np.where(n_risk > 0, n_event / n_risk, 0.0)
         surv = np.cumprod(1.0 - haz)
         term = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
-    var_log = np.cumsum(term)
+    var_log = _ij_var_log(times, inv, start, event, weights, n_risk, n_event) if robust else np.cumsum(term)
     se_log = np.sqrt(var_log)
     return {
         "time": times,
@@ -85,6 +128,13 @@ def _km_curve(
         "survival": surv,
         "se_log": se_log,
     }
+
+
+def _std_error(surv: np.ndarray, se_log: np.ndarray, variance: str) -> np.ndarray:
+    """SE on the survival scale: S * se(log S); 0 where S = 0 with the robust variance (as R)."""
+    with np.errstate(invalid="ignore"):
+        se = surv * se_log
+    return np.where(surv == 0, 0.0, se) if variance == "robust" else se
 
 
 def _minmin(y: np.ndarray, x: np.ndarray) -> float | None:
@@ -107,11 +157,13 @@ class KaplanMeier:
     ----------
     summary : polars.DataFrame
         One row per group and distinct time: group, time, n_risk, n_event,
-        n_censor, survival, std_error (Greenwood, on the survival scale),
-        conf_low, conf_high.
+        n_censor, survival, std_error (on the survival scale), conf_low, conf_high.
     groups : tuple of str
         The group labels in order.
     conf_level, conf_type : the confidence band settings.
+    variance : str
+        "greenwood" or "robust" (infinitesimal jackknife): the variance behind
+        std_error and the band; see :func:`kaplan_meier`.
     """
 
     summary: pl.DataFrame
@@ -122,6 +174,7 @@ class KaplanMeier:
     time_name: str = "time"
     warnings: tuple[str, ...] = ()
     converged: bool = True
+    variance: str = "greenwood"
     _se_log: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def _group(self, g: str) -> pl.DataFrame:
@@ -151,8 +204,7 @@ class KaplanMeier:
             nxt = np.searchsorted(t, ts, side="left")
             n_risk = np.where(nxt < t.size, nr[np.minimum(nxt, t.size - 1)], 0.0)
             low, high = _conf_band(surv, sel, z, self.conf_type)
-            with np.errstate(invalid="ignore"):
-                std_error = surv * sel
+            std_error = _std_error(surv, sel, self.variance)
             out.append(
                 pl.DataFrame(
                     {
@@ -200,6 +252,7 @@ class KaplanMeier:
             "groups": list(self.groups),
             "conf_level": self.conf_level,
             "conf_type": self.conf_type,
+            "variance": self.variance,
             "summary": self.summary.to_dicts(),
             "median": self.median().to_dicts(),
             "warnings": list(self.warnings),
@@ -223,6 +276,7 @@ def kaplan_meier(
     conf_level: float = 0.95,
     conf_type: str = "log",
     timefix: bool = True,
+    robust: bool | None = None,
 ) -> KaplanMeier:
     """Kaplan-Meier estimate of survival, per group, as R's ``survfit``.
 
@@ -238,6 +292,9 @@ def kaplan_meier(
     conf_level : level of the pointwise confidence band.
     conf_type : "log" (R's default), "log-log" or "plain".
     timefix : merge nearly equal times (floating-point noise) as R's ``aeqSurv`` (default, as R).
+    robust : the infinitesimal jackknife (robust) variance, each row its own subject, instead
+        of Greenwood's. None (the default, as R's survfit): robust when the case weights are
+        not all whole numbers (``KaplanMeier.variance`` says which was used).
 
     Returns
     -------
@@ -264,16 +321,20 @@ def kaplan_meier(
         stop, start = aeq_times(stop, start)
     ev = event_array(frame, event).astype(float)
     w = weight_array(frame, weights) if weights else np.ones(frame.height)
+    # as R's survfit (survival 3.5): the robust (infinitesimal jackknife) variance by default
+    # with non-integer weights, each row its own cluster, with or without entry
+    if robust is None:
+        robust = bool(np.any(w != np.floor(w)))
+    variance = "robust" if robust else "greenwood"
     codes, labels, _ = group_codes(frame, by)
     z = z_value(conf_level)
     parts, se_logs = [], {}
     for k, g in enumerate(labels):
         m = codes == k
-        c = _km_curve(None if start is None else start[m], stop[m], ev[m], w[m])
+        c = _km_curve(None if start is None else start[m], stop[m], ev[m], w[m], robust=robust)
         low, high = _conf_band(c["survival"], c["se_log"], z, conf_type)
         se_logs[g] = c["se_log"]
-        with np.errstate(invalid="ignore"):
-            std_error = c["survival"] * c["se_log"]
+        std_error = _std_error(c["survival"], c["se_log"], variance)
         parts.append(
             pl.DataFrame(
                 {
@@ -297,5 +358,6 @@ def kaplan_meier(
         conf_type=conf_type,
         by=None if by is None else ((by,) if isinstance(by, str) else tuple(by)),
         time_name=time,
+        variance=variance,
         _se_log=se_logs,
     )

@@ -37,13 +37,21 @@ km_ref <- function(fit) {
   list(group = grp, time = s$time, n_risk = s$n.risk, n_event = s$n.event, survival = s$surv,
        std_error = s$std.err, conf_low = s$lower, conf_high = s$upper)
 }
+small <- data.frame(t = c(1, 2, 2, 3, 4, 5), e = c(1, 0, 1, 1, 0, 1), w = c(0.5, 1.5, 1, 2.5, 1, 0.7))
 km_weights <- list(
   weight_formula = "0.5 + (row %% 4) / 3, row = 1..n", integer_weight_formula = "1 + (row %% 3)",
   fractional = km_ref(survfit(Surv(time, status) ~ 1, data = lung, weights = w)),
   fractional_sex = km_ref(survfit(Surv(time, status) ~ sex, data = lung, weights = w)),
   fractional_loglog = km_ref(survfit(Surv(time, status) ~ 1, data = lung, weights = w, conf.type = "log-log")),
   fractional_greenwood = km_ref(survfit(Surv(time, status) ~ 1, data = lung, weights = w, robust = FALSE)),
-  integer = km_ref(survfit(Surv(time, status) ~ sex, data = lung, weights = wi))
+  integer = km_ref(survfit(Surv(time, status) ~ sex, data = lung, weights = wi)),
+  # (entry, time] data with non-integer weights: survfit 3.5.3 uses the robust variance too, each row
+  # its own cluster (its help page says robust=FALSE there; robust=TRUE explicitly asks for id=)
+  entry_formula = "floor(time / 4)",
+  fractional_entry = km_ref(survfit(Surv(floor(time / 4), time, status) ~ 1, data = lung, weights = w)),
+  # the curve reaches 0: the robust std.err is 0 there (Greenwood's is NaN)
+  to_zero_data = small, to_zero = km_ref(survfit(Surv(t, e) ~ 1, data = small, weights = w)),
+  to_zero_greenwood = km_ref(survfit(Surv(t, e) ~ 1, data = small))
 )
 
 # ---- concordance counts with tied event times and tied predictors (tied.y vs tied.xy) -------

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 import polars as pl
 import pytest
-from survival_ref import REF, load_data, load_ref
+from survival_ref import REF, arr, load_data, load_ref
 
 from cohort import survival as sv
 from cohort.errors import ModelSpecError
@@ -141,3 +141,54 @@ def test_weights_of_rows_dropped_for_missing_values_are_not_checked() -> None:
     )
     fit = sv.cox(df, "age + sex", time="time", event="status", weights="w", missing="drop")
     assert fit.n == df.height - 1
+
+
+# ---- Kaplan-Meier with non-integer case weights: survfit's robust (IJ) variance -------------------
+def _lung_km_data() -> pl.DataFrame:
+    lung = _lung_weights()  # w = 0.5 + (row %% 4) / 3, as the R script
+    return lung.with_columns(wi=1 + pl.int_range(1, lung.height + 1) % 3, entry=(pl.col("time") / 4).floor())
+
+
+def _assert_km_matches(km, ref: dict, *, variance: str) -> None:
+    s = km.summary
+    assert km.variance == variance
+    assert s["group"].to_list() == [str(g) for g in ref["group"]]
+    np.testing.assert_array_equal(s["time"].to_numpy(), ref["time"])
+    np.testing.assert_allclose(s["n_risk"].to_numpy(), ref["n_risk"], rtol=1e-12)
+    np.testing.assert_allclose(s["survival"].to_numpy(), ref["survival"], rtol=1e-12, atol=1e-15)
+    for c in ("std_error", "conf_low", "conf_high"):
+        np.testing.assert_allclose(s[c].to_numpy(), arr(ref[c]), rtol=1e-8, atol=1e-12, err_msg=c)
+
+
+@pytest.mark.parametrize(
+    ("key", "options", "variance"),
+    [
+        ("fractional", {"weights": "w"}, "robust"),
+        ("fractional_sex", {"weights": "w", "by": "sex"}, "robust"),
+        ("fractional_loglog", {"weights": "w", "conf_type": "log-log"}, "robust"),
+        ("fractional_greenwood", {"weights": "w", "robust": False}, "greenwood"),
+        ("integer", {"weights": "wi", "by": "sex"}, "greenwood"),
+        ("fractional_entry", {"weights": "w", "entry": "entry"}, "robust"),
+    ],
+)
+def test_kaplan_meier_weights_variance_as_survfit(key: str, options: dict, variance: str) -> None:
+    """lung with non-integer weights: std.err and CI are survfit's default robust (infinitesimal
+    jackknife) ones, also with entry (each row its own cluster: survival 3.5.3 does so, though its
+    help page says otherwise); integer weights and robust=False keep Greenwood (as R).
+    Before: Greenwood for every weight (std.err 0.0031 where R gives 0.0022 at day 5).
+    """
+    km = sv.kaplan_meier(_lung_km_data(), time="time", event="status", **options)
+    _assert_km_matches(km, CORNERS["km_weights"][key], variance=variance)
+    # .at() uses the same variance
+    ref = CORNERS["km_weights"][key]
+    first = km.at([ref["time"][3]])
+    if km.groups == ("all",):
+        assert first["std_error"][0] == pytest.approx(ref["std_error"][3], rel=1e-8)
+
+
+def test_kaplan_meier_robust_variance_when_the_curve_reaches_zero() -> None:
+    """At S = 0 R's robust std.err is 0 (Greenwood's is NaN) and the band is undefined."""
+    ref = CORNERS["km_weights"]
+    small = pl.DataFrame(ref["to_zero_data"])
+    _assert_km_matches(sv.kaplan_meier(small, time="t", event="e", weights="w"), ref["to_zero"], variance="robust")
+    _assert_km_matches(sv.kaplan_meier(small, time="t", event="e"), ref["to_zero_greenwood"], variance="greenwood")
