@@ -105,6 +105,12 @@ def _count_at_least(a: np.ndarray, q: np.ndarray, wts: np.ndarray | None = None)
     return tail[np.searchsorted(a[order], q, side="left")]
 
 
+def _tied_pairs(group: np.ndarray, w: np.ndarray) -> float:
+    """Sum over pairs of rows in one group of w_i * w_j (n (n - 1) / 2 pairs without weights)."""
+    sw = np.bincount(group, weights=w)
+    return float(((sw * sw - np.bincount(group, weights=w * w)) / 2).sum())
+
+
 def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
     """Harrell's concordance as R's ``concordance(coxph fit)``: counts and the index.
 
@@ -112,7 +118,9 @@ def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
     the same stratum and at risk beyond t (still at risk at t and not an
     event at t); concordant when the row with the event has the larger risk
     score. Ties in the risk score count one half. With case weights each pair
-    counts w_i * w_j (as R).
+    counts w_i * w_j (as R). Pairs of events at one time are not comparable: ``tied_y``
+    counts those with different risk scores and ``tied_xy`` those with equal ones (R's
+    tied.y and tied.xy).
     """
     ranks = np.unique(eta, return_inverse=True)[1].astype(np.int64)
     ev = data.ev_idx
@@ -134,25 +142,23 @@ def concordance_counts(data: CoxData, eta: np.ndarray) -> dict[str, float]:
         less = less - (l2[:m] - l2[m:])
         leq = leq - (e2[:m] - e2[m:])
         tot = tot - (_count_at_least(kst, ki, wts) - _count_at_least(kst, kend, wts))
-    if wts is None:
-        concordant = float(less.sum())
-        tied_x = float((leq - less).sum())
-        discordant = float((tot - leq).sum())
-        d = data.d
-        tied_y = float((d * (d - 1) / 2).sum())
-    else:
-        we = data.w[:m]
-        concordant = float(we @ less)
-        tied_x = float(we @ (leq - less))
-        discordant = float(we @ (tot - leq))
-        sw = data._gsum(we)
-        tied_y = float(((sw * sw - data._gsum(we * we)) / 2).sum())
+    we = np.ones(m) if wts is None else data.w[:m]
+    concordant = float(we @ less)
+    tied_x = float(we @ (leq - less))
+    discordant = float(we @ (tot - leq))
+    # pairs of events at one time (one stratum): tied on y; tied on y and x when their risk
+    # scores are equal too (R's tied.y and tied.xy); each pair counts w_i * w_j
+    tied_any = _tied_pairs(data.ev_group, we)
+    tied_xy = _tied_pairs(np.unique(data.ev_group * (int(ranks.max(initial=0)) + 1) + ranks[ev],
+                                    return_inverse=True)[1], we)
+    tied_y = tied_any - tied_xy
     denom = concordant + discordant + tied_x
     return {
         "concordant": concordant,
         "discordant": discordant,
         "tied_x": tied_x,
         "tied_y": tied_y,
+        "tied_xy": tied_xy,
         "concordance": (concordant + tied_x / 2) / denom if denom > 0 else float("nan"),
     }
 
@@ -238,7 +244,8 @@ class CoxFit:
 
     @property
     def concordance_detail(self) -> dict[str, float]:
-        """Counts behind the concordance: concordant, discordant, tied_x, tied_y."""
+        """Counts behind the concordance, as R's ``concordance``: concordant, discordant, tied_x,
+        tied_y (events at one time, different risk scores), tied_xy (equal risk scores too)."""
         return dict(self._concordance)
 
     @cached_property

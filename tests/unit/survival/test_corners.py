@@ -192,3 +192,30 @@ def test_kaplan_meier_robust_variance_when_the_curve_reaches_zero() -> None:
     small = pl.DataFrame(ref["to_zero_data"])
     _assert_km_matches(sv.kaplan_meier(small, time="t", event="e", weights="w"), ref["to_zero"], variance="robust")
     _assert_km_matches(sv.kaplan_meier(small, time="t", event="e"), ref["to_zero_greenwood"], variance="greenwood")
+
+
+# ---- concordance: tied.y and tied.xy as R ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("key", "data", "formula", "options"),
+    [
+        ("lung_sex_ecog", "lung", "sex + ph.ecog", {}),
+        ("veteran_trt", "veteran", "trt", {}),
+        ("veteran_trt_weights", "veteran", "trt", {"weights": "w"}),
+        ("veteran_celltype_strata", "veteran", "celltype", {"strata": "trt"}),
+    ],
+)
+def test_concordance_counts_match_r(key: str, data: str, formula: str, options: dict) -> None:
+    """survival::concordance's count vector exactly, on fits whose tied event times also tie
+    on the risk score. Before: tied_y held tied.y + tied.xy (e.g. 39 where R has 18 + 21)."""
+    df = load_data(data)
+    df = df.with_columns(w=0.5 + (pl.int_range(1, df.height + 1) % 4) / 3)  # as the R script
+    fit = sv.cox(df, formula, time="time", event="status", **options)
+    ref = CORNERS["concordance"][key]
+    got = fit.concordance_detail
+    for mine, r in [("concordant", "concordant"), ("discordant", "discordant"), ("tied_x", "tied.x"),
+                    ("tied_y", "tied.y"), ("tied_xy", "tied.xy")]:
+        if "weights" in options:
+            assert got[mine] == pytest.approx(ref[r], rel=1e-12), mine
+        else:
+            assert got[mine] == ref[r], mine
+    assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-12)

@@ -74,7 +74,7 @@ def test_cox_matches_r(case: str) -> None:
     assert fit.loglik_null == pytest.approx(ref["loglik_null"], rel=1e-10)
     assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-10)  # weighted pairs with weights
     cc = fit.concordance_detail
-    for k in ("concordant", "discordant", "tied_x", "tied_y"):
+    for k in ("concordant", "discordant", "tied_x", "tied_y", "tied_xy"):
         assert cc[k] == pytest.approx(ref["concordance_counts"][k.replace("_", ".")], rel=1e-12)
     tests = dict(zip(fit.tests["test"], fit.tests["statistic"], strict=True))
     assert tests["score"] == pytest.approx(ref["score_test"], rel=1e-8)

@@ -44,7 +44,7 @@ def test_concordance_matches_r(case: str) -> None:
     fit, ref = _fit(case), REF[case]["concordance"]
     assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-12)
     got = fit.concordance_detail
-    for k in ("concordant", "discordant", "tied_x", "tied_y"):
+    for k in ("concordant", "discordant", "tied_x", "tied_y", "tied_xy"):
         assert got[k] == pytest.approx(ref["counts"][k.replace("_", ".")], rel=1e-12), k
 
 
