@@ -3,13 +3,8 @@
 # Run from the repository root:  Rscript tests/reference/survival/make_reference_corners.R
 # Reads the datasets written by make_reference.R (mgus2.csv, lung.csv, veteran.csv) and
 # writes corners.json beside this script. R is not available in CI: the output is committed.
-suppressPackageStartupMessages({
-  library(survival)
-  library(cmprsk)
-  library(jsonlite)
-})
+for (pkg in c("survival", "cmprsk", "jsonlite")) suppressPackageStartupMessages(library(pkg, character.only = TRUE))
 out <- "tests/reference/survival"
-ctl <- coxph.control(eps = 1e-12, iter.max = 100, toler.chol = 1e-14)
 mg <- read.csv(file.path(out, "mgus2.csv"))
 lung <- read.csv(file.path(out, "lung.csv"))
 vet <- read.csv(file.path(out, "veteran.csv"))
@@ -55,6 +50,7 @@ km_weights <- list(
 )
 
 # ---- concordance counts with tied event times and tied predictors (tied.y vs tied.xy) -------
+ctl <- coxph.control(eps = 1e-12, iter.max = 100, toler.chol = 1e-14)
 conc <- function(fit) as.list(fit$concordance[c("concordant", "discordant", "tied.x", "tied.y", "tied.xy",
                                                 "concordance")])
 vet$w <- 0.5 + (seq_len(nrow(vet)) %% 4) / 3
