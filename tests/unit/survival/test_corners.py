@@ -17,7 +17,7 @@ import pytest
 from survival_ref import REF, arr, load_data, load_ref
 
 from cohort import survival as sv
-from cohort.errors import ModelSpecError
+from cohort.errors import ConvergenceWarning, ModelSpecError
 
 CORNERS = load_ref("corners")
 
@@ -219,3 +219,13 @@ def test_concordance_counts_match_r(key: str, data: str, formula: str, options: 
         else:
             assert got[mine] == ref[r], mine
     assert fit.concordance == pytest.approx(ref["concordance"], rel=1e-12)
+
+
+def test_fine_gray_not_converged_warns() -> None:
+    """A fit stopped by max_iter says so: converged=False, the reason in warnings and a
+    ConvergenceWarning (before: only in fit.warnings, nothing raised to the user)."""
+    mg = load_data("mgus2")
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 iterations"):
+        fit = sv.fine_gray(mg, "age + male + hgb", time="etime", event="event", cause=1, max_iter=1)
+    assert not fit.converged
+    assert any("did not converge" in w for w in fit.warnings)
