@@ -28,7 +28,9 @@ def as_polars(data: Any, *, what: str = "data") -> pl.DataFrame:
         import pandas as pd
 
         if isinstance(data, pd.DataFrame):
-            return pl.from_pandas(data)
+            from cohort._levels import polars_from_pandas
+
+            return polars_from_pandas(data)  # ordered Categoricals keep their order
     except ImportError:  # pragma: no cover - pandas is a dependency
         pass
     try:

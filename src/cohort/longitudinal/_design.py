@@ -3,6 +3,13 @@
 Formulas are parsed with formulaic; the intercept is named ``(Intercept)`` as in R,
 and ``ns(x, df=...)`` gives R's natural cubic spline basis (``splines::ns``), with
 the knots kept for prediction on new data.
+
+Levels of categorical covariates follow one rule, whatever the row order (see
+:mod:`cohort._levels`): strings sorted as R's ``factor()`` in the C locale, polars
+``Enum`` and pandas ordered Categoricals in their declared order, other Categoricals
+sorted as strings; the first level is the reference unless ``C(x, reference="b")`` or
+``treatment(x, reference="b")`` names another (the columns are then ``C(x)[T.a]``). ``offset(expr)`` (gee only) adds ``expr`` to the linear predictor with its
+coefficient fixed at 1, as R's ``offset()`` (see :mod:`cohort._offset`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from formulaic.materializers import FactorValues
 from formulaic.transforms import stateful_transform
 from scipy.interpolate import BSpline
 
+from cohort._levels import pandas_with_levels, readable_name, rewrite_reference
+from cohort._offset import offset_columns, offset_values, split_offsets
 from cohort.errors import ModelSpecError
 from cohort.frames import as_polars
 
@@ -121,12 +130,12 @@ def _columns_in(formula: str, frame_columns: Sequence[str]) -> list[str]:
 
 
 def _rename(cols: Sequence[str]) -> list[str]:
-    return [INTERCEPT if c == "Intercept" else c for c in cols]
+    return [INTERCEPT if c == "Intercept" else readable_name(c) for c in cols]
 
 
 @dataclass(frozen=True)
 class DesignInfo:
-    """What is needed to rebuild the design matrices on new data."""
+    """What is needed to rebuild the design matrices on new data (and the fit's offset, or None)."""
 
     fixed_spec: Any
     random_spec: Any | None
@@ -134,6 +143,7 @@ class DesignInfo:
     random_names: tuple[str, ...]
     response: str
     group_codes: dict = field(default_factory=dict, repr=False)
+    offset: np.ndarray | None = field(default=None, repr=False)
 
     def fixed(self, data: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.fixed_spec.get_model_matrix(data, context=CONTEXT), dtype=float)
@@ -153,12 +163,16 @@ def build_design(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pd.DataFrame, DesignInfo, list[str]]:
     """Parse formulas, drop incomplete rows (reported), build y, X and Z.
 
-    Returns y, X, Z, the complete-case pandas frame, the design info and notes.
+    Returns y, X, Z, the complete-case pandas frame, the design info (with the
+    ``offset(...)`` terms summed in ``info.offset``) and notes.
     """
     if "~" not in formula:
         raise ModelSpecError(
             f"{model}: formula {formula!r} has no '~'; write it as 'response ~ terms', e.g. 'score ~ years'"
         )
+    formula, offsets = split_offsets(rewrite_reference(formula))
+    if offsets and model != "gee":
+        raise ModelSpecError(f"{model}: offset({offsets[0]}) is not available; offset() is supported by gee and cox")
     for g in group_cols:
         if g not in data.columns:
             raise ModelSpecError(
@@ -166,6 +180,8 @@ def build_design(
             )
     try:
         used = _columns_in(formula, data.columns)
+        off_cols = offset_columns(offsets, data.columns)
+        used += [c for c in off_cols if c not in used]
         if random is not None:
             used += [c for c in _columns_in(random, data.columns) if c not in used]
     except Exception as exc:  # noqa: BLE001
@@ -196,10 +212,11 @@ def build_design(
     for g in group_cols:
         key = frame[g].cast(pl.String)
         codes[g] = (key.unique().sort().to_list(), (key.rank("dense") - 1).cast(pl.Int64).to_numpy())
-    in_formulas = set(_columns_in(formula, frame.columns))
+    in_formulas = set(_columns_in(formula, frame.columns)) | set(off_cols)
     if random is not None:
         in_formulas |= set(_columns_in(random, frame.columns))
-    pdf = frame.select([c for c in used if c in in_formulas]).to_pandas()
+    pdf = pandas_with_levels(frame, [c for c in used if c in in_formulas])
+    offset = offset_values(pdf, offsets, context=CONTEXT)
     try:
         mm = model_matrix(formula, pdf, context=CONTEXT)
     except Exception as exc:  # noqa: BLE001
@@ -235,6 +252,7 @@ def build_design(
         random_names=random_names,
         response=response,
         group_codes=codes,
+        offset=offset,
     )
     return y, X, Z, pdf, info, notes
 

@@ -100,10 +100,14 @@ def _deviance(family: str, y: np.ndarray, mu: np.ndarray) -> float:
     return float(2 * np.sum(a + b))
 
 
-def glm_start(y: np.ndarray, X: np.ndarray, family: str, *, maxit: int = 25, epsilon: float = 1e-8) -> np.ndarray:
-    """Coefficients of R's ``glm.fit`` (same start, IRLS steps and stopping rule)."""
+def glm_start(
+    y: np.ndarray, X: np.ndarray, family: str, *, maxit: int = 25, epsilon: float = 1e-8,
+    offset: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients of R's ``glm.fit`` (same start, IRLS steps and stopping rule; ``offset`` as R's)."""
+    off = np.zeros(len(y)) if offset is None else offset
     if family == "gaussian":
-        return np.linalg.lstsq(X, y, rcond=None)[0]
+        return np.linalg.lstsq(X, y - off, rcond=None)[0]
     mustart = (y + 0.5) / 2 if family == "binomial" else y + 0.1
     eta = np.log(mustart / (1 - mustart)) if family == "binomial" else np.log(mustart)
     mu = _r_linkinv(family, eta)
@@ -112,10 +116,10 @@ def glm_start(y: np.ndarray, X: np.ndarray, family: str, *, maxit: int = 25, eps
     for _ in range(maxit):
         me = _r_mu_eta(family, eta)
         var = _variance(family, mu)
-        z = eta + (y - mu) / me
+        z = eta - off + (y - mu) / me
         w = np.sqrt(me**2 / var)
         coef = np.linalg.lstsq(X * w[:, None], z * w, rcond=None)[0]
-        eta = X @ coef
+        eta = X @ coef + off
         mu = _r_linkinv(family, eta)
         dev = _deviance(family, y, mu)
         if abs(dev - devold) / (abs(dev) + 0.1) < epsilon:
@@ -283,12 +287,17 @@ def fit_geepack(
     tol: float = 1e-4,
     maxiter: int = 25,
     beta0: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> GeeFit:
-    """geepack's ``gee_est`` then ``gee_var`` (weights 1, identity scale and correlation links)."""
-    beta = glm_start(y, X, family) if beta0 is None else np.asarray(beta0, dtype=float).copy()
+    """geepack's ``gee_est`` then ``gee_var`` (weights 1, identity scale and correlation links).
+
+    ``offset`` is added to the linear predictor with coefficient 1 (R's ``offset()``).
+    """
+    beta = glm_start(y, X, family, offset=offset) if beta0 is None else np.asarray(beta0, dtype=float).copy()
+    off = np.zeros(len(y)) if offset is None else offset
 
     def pearson(b):
-        eta = X @ b
+        eta = X @ b + off
         mu = _linkinv(family, eta)
         rv = 1 / np.sqrt(_variance(family, mu))
         return eta, mu, rv, (y - mu) * rv

@@ -120,7 +120,11 @@ def gee(
         contiguous (geepack needs data sorted by cluster; here rows are grouped by cluster,
         keeping their order within it).
     formula
-        Mean model, e.g. ``"resp ~ age + smoke"``.
+        Mean model, e.g. ``"resp ~ age + smoke"``; ``offset(log(years))`` adds a term with
+        coefficient fixed at 1, as R's ``offset()`` (e.g. the log person-time of a Poisson
+        rate model). Category levels do not depend on row order: strings sorted as R's
+        ``factor()`` in the C locale, polars Enum / pandas ordered Categorical in their
+        declared order, other Categoricals sorted as strings; the first is the reference.
     groups
         Cluster column (participant).
     family
@@ -184,6 +188,7 @@ def gee(
             "(geeglm would treat each run of rows as a separate cluster: sort by cluster before comparing)"
         )
     y, X, codes, rows = y[order], X[order], codes[order], rows[order]
+    offset = None if info.offset is None else info.offset[order]
     sizes = np.bincount(codes, minlength=len(levels))
     wave_levels: tuple = ()
     wave_codes = None
@@ -199,7 +204,7 @@ def gee(
                 f"({waves}={frame[waves][where[0]]!r}; rows {where[:10]}); keep one row per cluster and wave"
             )
     cl = Clusters.build(sizes, wave_codes)
-    fit = fit_geepack(y, X, cl, family=family, corstr=correlation, tol=tol, maxiter=maxiter)
+    fit = fit_geepack(y, X, cl, family=family, corstr=correlation, tol=tol, maxiter=maxiter, offset=offset)
     warn = list(notes)
     if fit.unobserved_pairs:
         shown = ", ".join(f"{wave_levels[a - 1]}-{wave_levels[b - 1]}" for a, b in fit.unobserved_pairs[:10])

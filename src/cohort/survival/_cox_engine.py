@@ -74,6 +74,9 @@ class CoxData:
     strata : (n,) integer codes, or None.
     weights : (n,) case weights, or None.
     ties : "efron" or "breslow".
+    offset : (n,) terms added to the linear predictor with coefficient 1 (R's
+        ``offset()``), or None. It is centred (the partial likelihood does not change
+        when a constant is added to every row's linear predictor).
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class CoxData:
         strata: np.ndarray | None = None,
         weights: np.ndarray | None = None,
         ties: str = "efron",
+        offset: np.ndarray | None = None,
     ) -> None:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
@@ -128,6 +132,8 @@ class CoxData:
             col = X[:, j][perm]
             Xp[:, j] = col - col.mean()
         self.means = X.mean(axis=0) if n else np.zeros(p)
+        off = None if offset is None else np.asarray(offset, dtype=np.float64)[perm]
+        self.offset = None if off is None or not n else off - off.mean()
         self.X = Xp
         self.Xf = Xp
         ev_keys = self.key_stop[:m]
@@ -202,6 +208,8 @@ class CoxData:
         """Log partial likelihood, score and information at ``beta``."""
         X = self.X
         eta = _matvec(X, beta) if self.p else np.zeros(self.n)
+        if self.offset is not None:
+            eta = eta + self.offset
         r = np.exp(eta)
         if not self.unit_weights:
             r *= self.w

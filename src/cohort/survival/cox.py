@@ -235,6 +235,8 @@ class CoxFit:
         if self._data is None:
             raise ModelSpecError("concordance needs the numpy engine")
         eta = np.einsum("ij,j->i", self._data.X, self._coef_fit)
+        if self._data.offset is not None:  # R's linear.predictors include the offset
+            eta = eta + self._data.offset
         return concordance_counts(self._data, eta)
 
     @property
@@ -285,7 +287,15 @@ class CoxFit:
     def _need_numpy(self, what: str) -> CoxData:
         if self._data is None or self._design is None:
             raise ModelSpecError(f"{what} needs the numpy engine (engine='numpy')")
+        self._refuse_offset(what)
         return self._data
+
+    def _refuse_offset(self, what: str) -> None:
+        if self._data is not None and self._data.offset is not None:
+            raise ModelSpecError(
+                f"{what} from a model with offset() ({self.formula!r}) is not supported yet; "
+                "coefficients, tests, concordance and residuals are"
+            )
 
     @property
     def _coef0(self) -> np.ndarray:
@@ -446,6 +456,7 @@ class CoxFit:
         d = self._data
         if d is None:
             raise ModelSpecError("baseline_hazard needs the numpy engine")
+        self._refuse_offset("baseline_hazard")
         coef = self._coef_fit
         inc = d.evaluate(coef, second=False)["A"]  # hazard increments at d.means
         ref = self.reference_point() if centered else np.zeros(self.coef.size)
@@ -718,7 +729,11 @@ def cox(
         without ``C()``: ``site[T.a]``); interactions join with ``:``, e.g.
         ``fin:age``. Term names (``fit.terms``, the rows of the proportional hazards
         test) are ``C(site)`` for all of a factor's columns. Quote names with dots
-        in backticks: ```ph.ecog```.
+        in backticks: ```ph.ecog```. Levels, whatever the row order: strings sorted
+        as R's ``factor()`` in the C locale, polars Enum / pandas ordered Categorical in
+        their declared order, other Categoricals sorted as strings (the first is the
+        reference). ``offset(log(years))`` adds a term with coefficient fixed at 1, as
+        R's ``offset()`` (predictions and baseline hazards of such a fit are refused).
     time : follow-up (stop) time column.
     event : 0/1 event column.
     start : interval start column: counting-process data, time-varying
@@ -768,7 +783,8 @@ def cox(
     check_times(stop_all, name=time, start=start_all, start_name=start or "start")
     event_array(frame, event)  # validates 0/1
     scols = () if strata is None else ((strata,) if isinstance(strata, str) else tuple(strata))
-    design = design_matrix(frame, formula, missing=missing, extra=(event, *scols, cluster, weights))
+    design = design_matrix(frame, formula, missing=missing, extra=(event, *scols, cluster, weights),
+                           allow_offset=True)
     warn: list[str] = []
     if design.dropped:
         warn.append(f"{design.dropped} row(s) with missing values were dropped (missing='drop')")
@@ -787,6 +803,8 @@ def cox(
     if p == 0:
         raise ModelSpecError(f"formula {formula!r} has no covariates")
     if engine == "lifelines" or penalizer > 0:
+        if design.offset is not None:
+            raise ModelSpecError("offset() needs the numpy engine (engine='numpy', penalizer=0)")
         from cohort.survival._lifelines import fit_lifelines
 
         _refuse_singular(X, design.names)
@@ -795,7 +813,7 @@ def cox(
             formula=formula, ties=ties, conf_level=conf_level, penalizer=penalizer,
             cluster=None if cluster is None else sub.get_column(cluster).to_numpy(), warn=warn,
         )
-    data = CoxData(X, stop, ev, start=st, strata=scodes, weights=w, ties=ties)
+    data = CoxData(X, stop, ev, start=st, strata=scodes, weights=w, ties=ties, offset=design.offset)
     if data.G == 0:
         raise ModelSpecError(f"no events in column {event!r}: a Cox model cannot be fitted")
     # aliased columns (collinear, constant, or constant within strata): R's cholesky2 on the
@@ -818,7 +836,7 @@ def cox(
             "the other coefficients are fitted without them"
         )
         warn.append(alias_msg)
-        data = CoxData(X[:, keep], stop, ev, start=st, strata=scodes, weights=w, ties=ties)
+        data = CoxData(X[:, keep], stop, ev, start=st, strata=scodes, weights=w, ties=ties, offset=design.offset)
         res = newton_raphson(data, max_iter=max_iter, tol=tol)
     else:
         res = newton_raphson(data, max_iter=max_iter, tol=tol, first=ev0)

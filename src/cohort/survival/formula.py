@@ -1,4 +1,13 @@
-"""Right-hand-side formulas to design matrices (formulaic), without intercept, readable names."""
+"""Right-hand-side formulas to design matrices (formulaic), without intercept, readable names.
+
+Levels of categorical covariates follow one rule, whatever the row order (see
+:mod:`cohort._levels`): strings sorted as R's ``factor()`` in the C locale, polars
+``Enum`` and pandas ordered Categoricals in their declared order, other Categoricals
+sorted as strings; the first level is the reference unless
+``C(x, reference="b")`` / ``treatment(x, reference="b")`` names another.
+``offset(expr)`` adds ``expr`` to the linear predictor with its coefficient fixed at 1
+(see :mod:`cohort._offset`); only models that take an offset accept it.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +19,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from cohort._levels import pandas_with_levels, readable_name, rewrite_reference
+from cohort._offset import offset_columns, offset_values, split_offsets
 from cohort.errors import ModelSpecError
 from cohort.survival._common import rows_text
 
 __all__ = ["Design", "design_matrix", "new_design_matrix"]
-
-_CONTRAST = re.compile(r"C\(\s*([^,()]+?)\s*,\s*(?:contr\.)?treatment\([^)]*\)\s*\)", re.IGNORECASE)
-# treatment(x, reference='b') / treatment(x, base='b') / treatment(x, 'b') / treatment(x)
-_TREATMENT = re.compile(
-    r"(?<![\w.])treatment\(\s*(`[^`]+`|[A-Za-z_][\w.]*)\s*(?:,\s*(?:(?:reference|base)\s*=\s*)?([^()]+?)\s*)?\)"
-)
-
-
-def _readable(name: str) -> str:
-    """``C(x, contr.treatment(base='b'))[T.a]`` -> ``C(x)[T.a]``."""
-    return _CONTRAST.sub(r"C(\1)", name)
-
-
-def _rewrite(formula: str) -> str:
-    """Spell ``treatment(x, reference='b')`` as formulaic's ``C(x, contr.treatment(base='b'))``."""
-
-    def repl(m: re.Match) -> str:
-        var, ref = m.group(1), m.group(2)
-        return f"C({var})" if ref is None else f"C({var}, contr.treatment(base={ref}))"
-
-    return _TREATMENT.sub(repl, formula)
-
 
 @dataclass(frozen=True)
 class Design:
@@ -50,7 +39,8 @@ class Design:
     formula : the formula as given to formulaic (after rewriting ``treatment(...)``).
     spec : formulaic's ModelSpec (None for a plain sum of numeric columns), to
         build the same columns for new data (same levels and contrasts).
-    columns : the data columns the formula uses.
+    columns : the data columns the formula's terms use (not its offset).
+    offset : the sum of the ``offset(...)`` terms for the rows used, or None.
     """
 
     X: np.ndarray
@@ -61,6 +51,7 @@ class Design:
     formula: str = ""
     spec: Any = None
     columns: tuple[str, ...] = ()
+    offset: np.ndarray | None = None
 
 
 def _simple_terms(frame: pl.DataFrame, formula: str) -> list[str] | None:
@@ -81,7 +72,12 @@ def _simple_terms(frame: pl.DataFrame, formula: str) -> list[str] | None:
 
 
 def design_matrix(
-    frame: pl.DataFrame, formula: str, *, missing: str = "error", extra: tuple[str, ...] = ()
+    frame: pl.DataFrame,
+    formula: str,
+    *,
+    missing: str = "error",
+    extra: tuple[str | None, ...] = (),
+    allow_offset: bool = False,
 ) -> Design:
     """Build the covariate matrix of ``formula`` (right-hand side only) from ``frame``.
 
@@ -94,7 +90,9 @@ def design_matrix(
     names, with any contrast specification removed: ``C(x, contr.treatment(base='b'))``,
     ``C(x, Treatment(reference='b'))`` and ``treatment(x, reference='b')`` all give
     ``C(x)[T.a]``); strings used without ``C()`` give ``x[T.level]``; interactions
-    join with ``:``.
+    join with ``:``. Category levels: see the module docstring. ``offset(expr)``
+    terms (only with ``allow_offset=True``) are taken out of the design and summed
+    into ``Design.offset``; their columns must be complete too.
     """
     import formulaic
 
@@ -103,7 +101,14 @@ def design_matrix(
             f"give only the right-hand side of the formula (e.g. 'age + C(sex)'), got {formula!r}; "
             "the outcome is set with time=/event="
         )
-    formula = _rewrite(formula)
+    formula, offsets = split_offsets(rewrite_reference(formula))
+    if offsets and not allow_offset:
+        raise ModelSpecError(
+            f"offset({offsets[0]}) is not available in this model; offset() is supported by cox and gee"
+        )
+    if offsets and not formula:
+        raise ModelSpecError("the formula has only an offset(); add at least one covariate")
+    off_cols = offset_columns(offsets, frame.columns)
     try:
         parsed = formulaic.Formula(formula)
         required = set(parsed.required_variables)
@@ -119,7 +124,7 @@ def design_matrix(
     simple = _simple_terms(frame, formula)
     if simple is not None:
         needed = simple
-    cols = list(dict.fromkeys(needed + [c for c in extra if c is not None]))
+    cols = list(dict.fromkeys(needed + off_cols + [c for c in extra if c is not None]))
     sub = frame.select(cols)
     miss = np.zeros(frame.height, dtype=bool)
     where = {}
@@ -140,13 +145,14 @@ def design_matrix(
     rows = np.flatnonzero(~miss)
     if miss.any():
         sub = sub.filter(pl.Series(~miss))
+    offset = offset_values(sub.select(off_cols).to_pandas(), offsets) if offsets else None
     if simple is not None:
         X = np.empty((sub.height, len(simple)), order="F")
         for j, c in enumerate(simple):
             X[:, j] = sub.get_column(c).cast(pl.Float64).to_numpy()
         return Design(X=X, names=tuple(simple), terms={c: [j] for j, c in enumerate(simple)}, rows=rows,
-                      dropped=int(miss.sum()), formula=formula, spec=None, columns=tuple(simple))
-    pdf = sub.select(needed).to_pandas() if needed else None
+                      dropped=int(miss.sum()), formula=formula, spec=None, columns=tuple(simple), offset=offset)
+    pdf = pandas_with_levels(sub, needed) if needed else None
     try:
         mm = formulaic.model_matrix(formula, pdf, na_action="ignore")
     except Exception as exc:
@@ -162,16 +168,17 @@ def design_matrix(
     for term, idx in mm.model_spec.term_indices.items():
         cols_t = [pos[i] for i in idx if i in pos]
         if cols_t:
-            terms[_readable(str(term))] = cols_t
+            terms[readable_name(str(term))] = cols_t
     return Design(
         X=X,
-        names=tuple(_readable(names[i]) for i in keep),
+        names=tuple(readable_name(names[i]) for i in keep),
         terms=terms,
         rows=rows,
         dropped=int(miss.sum()),
         formula=formula,
         spec=mm.model_spec,
         columns=tuple(needed),
+        offset=offset,
     )
 
 
@@ -179,8 +186,13 @@ def new_design_matrix(design: Design, frame: pl.DataFrame, *, role: str = "newda
     """The columns of ``design`` (same levels, contrasts and order) built from new data ``frame``.
 
     Raises ModelSpecError naming missing columns, rows with missing values and
-    category levels not seen when fitting.
+    category levels not seen when fitting, and models with an ``offset()`` (whose
+    predictions would need the offset of the new rows: not supported yet).
     """
+    if design.offset is not None:
+        raise ModelSpecError(
+            f"{role}: predictions from a model with offset() ({design.formula!r}) are not supported yet"
+        )
     absent = [c for c in design.columns if c not in frame.columns]
     if absent:
         raise ModelSpecError(
@@ -215,7 +227,7 @@ def new_design_matrix(design: Design, frame: pl.DataFrame, *, role: str = "newda
     for w in caught:
         if "outside of the nominated levels" in str(w.message) or "not seen" in str(w.message):
             raise ModelSpecError(f"{role} has category levels not seen when fitting: {w.message}")
-    names = [_readable(n) for n in mm.columns if n != "Intercept"]
+    names = [readable_name(n) for n in mm.columns if n != "Intercept"]
     if tuple(names) != design.names:
         raise ModelSpecError(
             f"{role} gives the columns {names}, expected {list(design.names)}; check the category columns"

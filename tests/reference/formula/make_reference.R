@@ -1,0 +1,61 @@
+# Reference values for the formula front ends (reference levels, offset()), produced with R.
+# Run from the repository root:  Rscript tests/reference/formula/make_reference.R
+# Data: survival::lung (tests/reference/survival/lung.csv) and MASS::epil
+# (tests/reference/longitudinal/epil.csv), with columns derived by fixed rules that the
+# tests repeat (no new data file):
+#   lung: dose = c("low", "high", "Mid")[(row %% 3) + 1]            (row = 1..n in file order)
+#   epil: dose = c("low", "high", "Mid")[(subject %% 3) + 1]; weeks = period + 1
+# Levels: factor() in the C locale (LC_COLLATE=C: byte order, "Mid" < "high" < "low"; an
+# English locale would give "high" < "low" < "Mid").
+suppressPackageStartupMessages({ library(survival); library(lme4); library(jsonlite) })
+invisible(Sys.setlocale("LC_COLLATE", "C"))
+out <- "tests/reference/formula"
+lung <- read.csv("tests/reference/survival/lung.csv")
+lung$dose <- c("low", "high", "Mid")[(seq_len(nrow(lung)) %% 3) + 1]
+epil <- read.csv("tests/reference/longitudinal/epil.csv", stringsAsFactors = FALSE)
+epil$dose <- c("low", "high", "Mid")[(epil$subject %% 3) + 1]
+epil$weeks <- epil$period + 1
+
+coefs <- function(fit, b = coef(fit), se = sqrt(diag(as.matrix(vcov(fit))))) {
+  list(term = I(names(b)), estimate = I(unname(b)), std_error = I(unname(se)))
+}
+cox_entry <- function(fit, formula) {
+  c(list(formula = formula, n = fit$n, nevent = fit$nevent, loglik = fit$loglik,
+         concordance = unname(fit$concordance["concordance"])), coefs(fit))
+}
+cases <- list()
+# Cox: levels from strings (C-locale sort), declared order, an explicit reference
+d <- lung; d$dose <- factor(d$dose)
+cases$cox_string <- c(cox_entry(coxph(Surv(time, status) ~ age + dose, data = d), "age + dose"),
+                      list(levels = levels(d$dose)))
+d$dose <- factor(lung$dose, levels = c("low", "Mid", "high"))
+cases$cox_declared <- c(cox_entry(coxph(Surv(time, status) ~ age + dose, data = d), "age + dose"),
+                        list(levels = levels(d$dose)))
+d$dose <- relevel(factor(lung$dose), ref = "low")
+cases$cox_reference <- c(cox_entry(coxph(Surv(time, status) ~ age + dose, data = d), "age + dose"),
+                         list(levels = levels(d$dose)))
+# Cox with an offset (coefficient fixed at 1)
+cases$cox_offset <- cox_entry(coxph(Surv(time, status) ~ sex + offset(log(age)), data = lung),
+                              "sex + offset(log(age))")
+
+# longitudinal: lm (= GEE gaussian, independence: same point estimates) and lmer (REML)
+e <- epil; e$dose <- factor(e$dose)
+cases$lm_string <- c(list(formula = "y ~ lage + dose", levels = levels(e$dose)),
+                     coefs(lm(y ~ lage + dose, data = e)))
+cases$lmer_string <- c(list(formula = "y ~ lage + dose", groups = "subject", levels = levels(e$dose)),
+                       { m <- lmer(y ~ lage + dose + (1 | subject), data = e, REML = TRUE); coefs(m, fixef(m)) })
+e$dose <- factor(epil$dose, levels = c("low", "Mid", "high"))
+cases$lm_declared <- c(list(formula = "y ~ lage + dose", levels = levels(e$dose)),
+                       coefs(lm(y ~ lage + dose, data = e)))
+# Poisson with log link and offsets: glm (= GEE poisson, independence: same point estimates)
+cases$glm_offset <- c(list(formula = "y ~ trt + lage + offset(log(weeks))", family = "poisson"),
+                      coefs(glm(y ~ trt + lage + offset(log(weeks)), family = poisson, data = epil)))
+cases$glm_two_offsets <- c(list(formula = "y ~ trt + lage + offset(lbase) + offset(log(weeks))",
+                                family = "poisson"),
+                           coefs(glm(y ~ trt + lage + offset(lbase) + offset(log(weeks)),
+                                     family = poisson, data = epil)))
+
+meta <- list(R = R.version.string, survival = as.character(packageVersion("survival")),
+             lme4 = as.character(packageVersion("lme4")), collate = Sys.getlocale("LC_COLLATE"))
+writeLines(toJSON(list(meta = meta, cases = cases), auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           file.path(out, "formula.json"))
