@@ -136,7 +136,8 @@ def offset_values(pdf: pd.DataFrame, exprs: Sequence[str], *, context: dict | No
     total = np.zeros(len(pdf))
     for e in exprs:
         try:
-            mm = model_matrix(f"0 + {e}", pdf, context=context or {}, na_action="ignore")
+            with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is reported below
+                mm = model_matrix(f"0 + {e}", pdf, context=context or {}, na_action="ignore")
         except Exception as exc:  # noqa: BLE001
             raise ModelSpecError(f"cannot evaluate offset({e}): {exc}") from None
         if mm.shape[1] != 1:
