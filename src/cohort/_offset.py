@@ -101,7 +101,9 @@ def offset_columns(exprs: Sequence[str], columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in needed]
 
 
-def offset_values(pdf: pd.DataFrame, exprs: Sequence[str], *, context: dict | None = None) -> np.ndarray | None:
+def offset_values(
+    pdf: pd.DataFrame, exprs: Sequence[str], *, rows: np.ndarray | None = None, context: dict | None = None
+) -> np.ndarray | None:
     """The sum of the offset expressions evaluated on the model's rows (None without offsets).
 
     Parameters
@@ -110,6 +112,9 @@ def offset_values(pdf: pd.DataFrame, exprs: Sequence[str], *, context: dict | No
         The complete-case rows, with the columns the offsets use.
     exprs
         Offset expressions from :func:`split_offsets`.
+    rows
+        The data's (0-based) row index of each row of ``pdf``, for messages; default
+        the positions in ``pdf``.
     context
         Extra functions for formulaic.
 
@@ -121,7 +126,7 @@ def offset_values(pdf: pd.DataFrame, exprs: Sequence[str], *, context: dict | No
     ------
     ModelSpecError
         An expression that is not one numeric column, or values that are not finite
-        (e.g. ``log(0)``), naming the rows (0-based positions in the rows used).
+        (e.g. ``log(0)``), naming the rows (0-based row indices of the data).
 
     Examples
     --------
@@ -148,10 +153,10 @@ def offset_values(pdf: pd.DataFrame, exprs: Sequence[str], *, context: dict | No
         v = np.asarray(mm, dtype=np.float64)[:, 0]
         bad = ~np.isfinite(v)
         if bad.any():
-            rows = np.flatnonzero(bad)
-            shown = ", ".join(map(str, rows[:10])) + (" ..." if rows.size > 10 else "")
+            where = np.flatnonzero(bad) if rows is None else np.asarray(rows)[bad]
+            shown = ", ".join(map(str, where[:10])) + (" ..." if where.size > 10 else "")
             raise ModelSpecError(
-                f"offset({e}) is not finite in {rows.size} row(s) (positions {shown} of the rows used); "
+                f"offset({e}) is not finite in {where.size} row(s) (row indices {shown}, 0-based), "
                 "e.g. log(0): drop those rows or fix the values"
             )
         total += v

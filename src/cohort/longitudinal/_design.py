@@ -216,7 +216,7 @@ def build_design(
     if random is not None:
         in_formulas |= set(_columns_in(random, frame.columns))
     pdf = pandas_with_levels(frame, [c for c in used if c in in_formulas])
-    offset = offset_values(pdf, offsets, context=CONTEXT)
+    offset = offset_values(pdf, offsets, rows=frame["__row__"].to_numpy(), context=CONTEXT)
     try:
         mm = model_matrix(formula, pdf, context=CONTEXT)
     except Exception as exc:  # noqa: BLE001

@@ -145,7 +145,7 @@ def design_matrix(
     rows = np.flatnonzero(~miss)
     if miss.any():
         sub = sub.filter(pl.Series(~miss))
-    offset = offset_values(sub.select(off_cols).to_pandas(), offsets) if offsets else None
+    offset = offset_values(sub.select(off_cols).to_pandas(), offsets, rows=rows) if offsets else None
     if simple is not None:
         X = np.empty((sub.height, len(simple)), order="F")
         for j, c in enumerate(simple):

@@ -116,7 +116,9 @@ def test_gee_offset_varying_within_clusters_changes_the_fit() -> None:
 
 def test_offset_refusals_longitudinal() -> None:
     d = _epil().with_columns(zero=pl.when(pl.col("period") == 2).then(0.0).otherwise(1.0))
-    with pytest.raises(ModelSpecError, match=r"offset\(log\(zero\)\) is not finite in 59 row"):
+    # period 2 is the 2nd of 4 rows of each of 59 subjects: data rows 1, 5, 9, ...
+    with pytest.raises(ModelSpecError, match=r"offset\(log\(zero\)\) is not finite in 59 row\(s\) "
+                       r"\(row indices 1, 5, 9, "):
         _gee(d, "y ~ lage + offset(log(zero))", family="poisson")
     with pytest.raises(ModelSpecError, match="lmm: offset.*supported by gee and cox"):
         lg.lmm(d, "y ~ lage + offset(weeks)", groups="subject")
