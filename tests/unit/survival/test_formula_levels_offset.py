@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 from survival_ref import load_data
@@ -21,7 +20,6 @@ from cohort.errors import ModelSpecError
 CASES = json.loads((Path(__file__).resolve().parents[2] / "reference" / "formula" / "formula.json").read_text())[
     "cases"
 ]
-DECLARED = ["low", "Mid", "high"]
 
 
 def _lung() -> pl.DataFrame:
@@ -36,24 +34,6 @@ def _ordered(d: pl.DataFrame, order: str) -> pl.DataFrame:
     if order == "reversed":
         return d.reverse()
     return d.sort("dose", descending=True, maintain_order=True)  # "low" rows first
-
-
-def _as(d: pl.DataFrame, kind: str):
-    """The same data with ``dose`` stored as ``kind``."""
-    if kind == "string":
-        return d
-    if kind == "polars_categorical":
-        return d.with_columns(pl.col("dose").cast(pl.Categorical))
-    if kind == "polars_enum":
-        return d.with_columns(pl.col("dose").cast(pl.Enum(DECLARED)))
-    if kind == "polars_enum_unused_level":
-        return d.with_columns(pl.col("dose").cast(pl.Enum([*DECLARED, "none"])))
-    pdf = d.to_pandas()
-    if kind == "pandas_categorical":  # categories declared in a non-sorted order, unordered
-        pdf["dose"] = pd.Categorical(pdf["dose"], categories=["low", "high", "Mid"])
-    else:  # pandas_ordered
-        pdf["dose"] = pd.Categorical(pdf["dose"], categories=DECLARED, ordered=True)
-    return pdf
 
 
 def _r_names(case: dict, prefix: str) -> list[str]:
@@ -71,18 +51,18 @@ def _assert_cox(fit: sv.CoxFit, case: dict, prefix: str = "dose") -> None:
 
 @pytest.mark.parametrize("order", ["file", "reversed", "low_first"])
 @pytest.mark.parametrize("kind", ["string", "polars_categorical", "pandas_categorical"])
-def test_unordered_levels_sorted_as_r_whatever_the_row_order(kind: str, order: str) -> None:
+def test_unordered_levels_sorted_as_r_whatever_the_row_order(kind: str, order: str, dose_as) -> None:
     case = CASES["cox_string"]
     assert case["levels"] == ["Mid", "high", "low"]  # R's factor() in the C locale
-    fit = sv.cox(_as(_ordered(_lung(), order), kind), "age + dose", time="time", event="status")
+    fit = sv.cox(dose_as(_ordered(_lung(), order), kind), "age + dose", time="time", event="status")
     _assert_cox(fit, case)
 
 
 @pytest.mark.parametrize("order", ["file", "reversed", "low_first"])
 @pytest.mark.parametrize("kind", ["polars_enum", "pandas_ordered", "polars_enum_unused_level"])
-def test_declared_order_kept_and_unused_levels_dropped(kind: str, order: str) -> None:
+def test_declared_order_kept_and_unused_levels_dropped(kind: str, order: str, dose_as) -> None:
     case = CASES["cox_declared"]
-    fit = sv.cox(_as(_ordered(_lung(), order), kind), "age + dose", time="time", event="status")
+    fit = sv.cox(dose_as(_ordered(_lung(), order), kind), "age + dose", time="time", event="status")
     _assert_cox(fit, case)
     assert fit.converged and not fit.aliased
 
@@ -90,8 +70,8 @@ def test_declared_order_kept_and_unused_levels_dropped(kind: str, order: str) ->
 @pytest.mark.parametrize("spelling", ["C(dose, reference='low')", 'treatment(dose, reference="low")',
                                       "C(dose, base='low')"])
 @pytest.mark.parametrize("kind", ["string", "polars_categorical", "pandas_categorical"])
-def test_reference_override_as_relevel(spelling: str, kind: str) -> None:
-    fit = sv.cox(_as(_ordered(_lung(), "low_first"), kind), "age + " + spelling, time="time", event="status")
+def test_reference_override_as_relevel(spelling: str, kind: str, dose_as) -> None:
+    fit = sv.cox(dose_as(_ordered(_lung(), "low_first"), kind), "age + " + spelling, time="time", event="status")
     _assert_cox(fit, CASES["cox_reference"], prefix="C(dose)")
 
 
