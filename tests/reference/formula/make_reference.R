@@ -4,10 +4,11 @@
 # (tests/reference/longitudinal/epil.csv), with columns derived by fixed rules that the
 # tests repeat (no new data file):
 #   lung: dose = c("low", "high", "Mid")[(row %% 3) + 1]            (row = 1..n in file order)
+#   mgus2 (tests/reference/survival/mgus2.csv): the same rule
 #   epil: dose = c("low", "high", "Mid")[(subject %% 3) + 1]; weeks = period + 1
 # Levels: factor() in the C locale (LC_COLLATE=C: byte order, "Mid" < "high" < "low"; an
 # English locale would give "high" < "low" < "Mid").
-suppressPackageStartupMessages({ library(survival); library(lme4); library(jsonlite) })
+suppressPackageStartupMessages({ library(survival); library(cmprsk); library(lme4); library(jsonlite) })
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 out <- "tests/reference/formula"
 lung <- read.csv("tests/reference/survival/lung.csv")
@@ -37,6 +38,13 @@ cases$cox_reference <- c(cox_entry(coxph(Surv(time, status) ~ age + dose, data =
 # Cox with an offset (coefficient fixed at 1)
 cases$cox_offset <- cox_entry(coxph(Surv(time, status) ~ sex + offset(log(age)), data = lung),
                               "sex + offset(log(age))")
+# Fine-Gray (cmprsk::crr on the model matrix R builds from the factor)
+mg <- read.csv("tests/reference/survival/mgus2.csv", stringsAsFactors = FALSE)
+mg$dose <- factor(c("low", "high", "Mid")[(seq_len(nrow(mg)) %% 3) + 1])
+cov <- model.matrix(~ age + dose, data = mg)[, -1]
+fg <- crr(mg$etime, mg$event, cov, failcode = 1, cencode = 0, gtol = 1e-10, maxiter = 100)
+cases$crr_string <- list(formula = "age + dose", levels = levels(mg$dose), term = I(names(fg$coef)),
+                         estimate = I(unname(fg$coef)), std_error = I(unname(sqrt(diag(fg$var)))))
 
 # longitudinal: lm (= GEE gaussian, independence: same point estimates) and lmer (REML)
 e <- epil; e$dose <- factor(e$dose)

@@ -1,7 +1,8 @@
 """Reference levels of categorical covariates do not depend on row order, and offset() in cox.
 
 R reference: tests/reference/formula/make_reference.R -> formula.json (coxph on
-survival::lung with dose = c("low", "high", "Mid")[(row %% 3) + 1], levels in the C locale).
+survival::lung with dose = c("low", "high", "Mid")[(row %% 3) + 1], levels in the C locale;
+cmprsk::crr on survival::mgus2 with the same rule, on the model matrix R builds from the factor).
 """
 
 from __future__ import annotations
@@ -109,3 +110,16 @@ def test_offset_column_with_missing_value_is_a_model_column() -> None:
         sv.cox(d, "sex + offset(log(pt))", time="time", event="status")
     fit = sv.cox(d, "sex + offset(log(pt))", time="time", event="status", missing="drop")
     assert fit.n == d.height - 1
+
+
+@pytest.mark.parametrize("order", ["file", "reversed"])
+@pytest.mark.parametrize("kind", ["polars_categorical", "pandas_categorical"])
+def test_fine_gray_levels_as_crr_on_rs_model_matrix(kind: str, order: str, dose_as) -> None:
+    case = CASES["crr_string"]
+    mg = load_data("mgus2")
+    mg = mg.with_columns(dose=pl.Series(np.array(["low", "high", "Mid"])[np.arange(1, mg.height + 1) % 3]))
+    mg = mg.reverse() if order == "reversed" else mg
+    fit = sv.fine_gray(dose_as(mg, kind), "age + dose", time="etime", event="event", cause=1)
+    assert list(fit.summary["term"]) == _r_names(case, "dose")
+    np.testing.assert_allclose(fit.summary["estimate"].to_numpy(), case["estimate"], rtol=1e-6)
+    np.testing.assert_allclose(fit.summary["std_error"].to_numpy(), case["std_error"], rtol=1e-5)
