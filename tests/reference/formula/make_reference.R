@@ -38,6 +38,10 @@ cases$cox_reference <- c(cox_entry(coxph(Surv(time, status) ~ age + dose, data =
 # Cox with an offset (coefficient fixed at 1)
 cases$cox_offset <- cox_entry(coxph(Surv(time, status) ~ sex + offset(log(age)), data = lung),
                               "sex + offset(log(age))")
+fit <- coxph(Surv(time, status) ~ sex + offset(log(age)) + strata(ph.ecog), data = lung, robust = TRUE)
+cases$cox_offset_strata_robust <- c(cox_entry(fit, "sex + offset(log(age))"),
+                                    list(robust_se = I(unname(sqrt(diag(fit$var)))),
+                                         naive_se = I(unname(sqrt(diag(fit$naive.var))))))
 # Fine-Gray (cmprsk::crr on the model matrix R builds from the factor)
 mg <- read.csv("tests/reference/survival/mgus2.csv", stringsAsFactors = FALSE)
 mg$dose <- factor(c("low", "high", "Mid")[(seq_len(nrow(mg)) %% 3) + 1])

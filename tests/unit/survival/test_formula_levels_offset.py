@@ -123,3 +123,14 @@ def test_fine_gray_levels_as_crr_on_rs_model_matrix(kind: str, order: str, dose_
     assert list(fit.summary["term"]) == _r_names(case, "dose")
     np.testing.assert_allclose(fit.summary["estimate"].to_numpy(), case["estimate"], rtol=1e-6)
     np.testing.assert_allclose(fit.summary["std_error"].to_numpy(), case["std_error"], rtol=1e-5)
+
+
+def test_cox_offset_with_strata_and_robust_variance_matches_r() -> None:
+    case = CASES["cox_offset_strata_robust"]
+    fit = sv.cox(_ordered(_lung(), "reversed"), case["formula"], time="time", event="status", strata="ph.ecog",
+                 robust=True)
+    np.testing.assert_allclose(fit.coef, case["estimate"], rtol=1e-7)
+    np.testing.assert_allclose(fit.summary["std_error"].to_numpy(), case["naive_se"], rtol=1e-7)
+    np.testing.assert_allclose(fit.summary["robust_std_error"].to_numpy(), case["robust_se"], rtol=1e-7)
+    np.testing.assert_allclose([fit.loglik_null, fit.loglik], case["loglik"], rtol=1e-10)
+    assert fit.concordance == pytest.approx(case["concordance"], rel=1e-10)
