@@ -60,8 +60,19 @@ e$dose <- factor(epil$dose, levels = c("low", "Mid", "high"))
 cases$lm_declared <- c(list(formula = "y ~ lage + dose", levels = levels(e$dose)),
                        coefs(lm(y ~ lage + dose, data = e)))
 # Poisson with log link and offsets: glm (= GEE poisson, independence: same point estimates)
+# and the cluster-robust (sandwich) SE of GEE with independence working correlation, by hand
+# (A^-1 M A^-1, A = X'WX, M = sum over subjects of U_i U_i', U_i = sum of x (y - mu)): what
+# geepack gives for independence (the scale cancels)
+sandwich_se <- function(fit, cluster) {
+  X <- model.matrix(fit); mu <- fitted(fit)
+  A <- crossprod(X * mu, X)
+  U <- rowsum(X * (fit$y - mu), cluster)
+  B <- solve(A)
+  sqrt(diag(B %*% crossprod(U) %*% B))
+}
+fit <- glm(y ~ trt + lage + offset(log(weeks)), family = poisson, data = epil)
 cases$glm_offset <- c(list(formula = "y ~ trt + lage + offset(log(weeks))", family = "poisson"),
-                      coefs(glm(y ~ trt + lage + offset(log(weeks)), family = poisson, data = epil)))
+                      coefs(fit), list(robust_se = I(unname(sandwich_se(fit, epil$subject)))))
 cases$glm_two_offsets <- c(list(formula = "y ~ trt + lage + offset(lbase) + offset(log(weeks))",
                                 family = "poisson"),
                            coefs(glm(y ~ trt + lage + offset(lbase) + offset(log(weeks)),
