@@ -8,8 +8,9 @@ Levels of categorical covariates follow one rule, whatever the row order (see
 :mod:`cohort._levels`): strings sorted as R's ``factor()`` in the C locale, polars
 ``Enum`` and pandas ordered Categoricals in their declared order, other Categoricals
 sorted as strings; the first level is the reference unless ``C(x, reference="b")`` or
-``treatment(x, reference="b")`` names another (the columns are then ``C(x)[T.a]``). ``offset(expr)`` (gee only) adds ``expr`` to the linear predictor with its
-coefficient fixed at 1, as R's ``offset()`` (see :mod:`cohort._offset`).
+``treatment(x, reference="b")`` names another (the columns are then ``C(x)[T.a]``).
+``offset(expr)`` (gee only) adds ``expr`` to the linear predictor with its coefficient
+fixed at 1, as R's ``offset()`` (see :mod:`cohort._offset`).
 """
 
 from __future__ import annotations
