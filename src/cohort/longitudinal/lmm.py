@@ -196,7 +196,11 @@ def lmm(
     data
         Polars (or pandas) frame in long format, one row per visit.
     formula
-        Fixed effects, e.g. ``"score ~ years * cum_dose + ns(years, df=3)"``.
+        Fixed effects, e.g. ``"score ~ years * cum_dose + ns(years, df=3)"``. Category
+        levels do not depend on row order (strings sorted as R's ``factor()`` in the C
+        locale, Enum / pandas ordered Categorical in declared order, other Categoricals
+        sorted as strings); ``C(x, reference="b")`` or ``treatment(x, reference="b")``
+        picks the reference. ``offset()`` is refused (gee and cox take one).
     groups
         Grouping column (``"participant"``), or nested grouping outer/inner
         (``"site/participant"``: random intercepts for both levels).
