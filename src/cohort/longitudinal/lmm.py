@@ -52,6 +52,16 @@ class LMMResult:
         group, term, level, estimate, cond_sd.
     loglik, aic, bic : float
         As R's ``logLik``/``AIC``/``BIC``; with ``reml=True`` the REML criterion.
+    theta : tuple of float
+        The relative covariance factor, in the order of lme4's ``getME(fit, "theta")``:
+        per grouping term the lower triangle column by column; with nested groups the
+        inner term (``participant:site``) first, then the outer (``site``).
+    theta_names : tuple of str
+        lme4's names of ``theta``, e.g. ``"Subject.(Intercept)"``,
+        ``"Subject.Days.(Intercept)"``, ``"participant:site.(Intercept)"``.
+    ngroups : int or dict
+        Number of groups; with nested groups a dict in the order of lme4's ``ngrps``
+        (inner term first).
     """
 
     formula: str
@@ -73,6 +83,7 @@ class LMMResult:
     sigma: float
     df_method: str
     vcov: np.ndarray = field(repr=False)
+    theta_names: tuple[str, ...] = ()
     fit_info: dict = field(repr=False, default_factory=dict)
     _design: DesignInfo | None = field(repr=False, default=None)
     _blups: dict = field(repr=False, default_factory=dict)
@@ -156,6 +167,7 @@ class LMMResult:
             "singular": self.singular,
             "warnings": list(self.warnings),
             "theta": list(self.theta),
+            "theta_names": list(self.theta_names),
             "sigma": self.sigma,
             "df_method": self.df_method,
             "vcov": self.vcov.tolist(),
@@ -294,6 +306,24 @@ def _varcorr(group: str, names: tuple[str, ...], cov: np.ndarray, sigma2: float,
     )
 
 
+def _theta_names(group: str, names: tuple[str, ...], pos: list[tuple[int, int]]) -> tuple[str, ...]:
+    """lme4's names of theta: ``group.term`` on the diagonal, ``group.row_term.col_term`` below."""
+    return tuple(f"{group}.{names[i]}" if i == j else f"{group}.{names[i]}.{names[j]}" for i, j in pos)
+
+
+def _lower_cholesky(a: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite matrix (a zero pivot gives a zero column)."""
+    q = a.shape[0]
+    lam = np.zeros_like(a, dtype=float)
+    for j in range(q):
+        d = a[j, j] - lam[j, :j] @ lam[j, :j]
+        if d <= 0:
+            continue
+        lam[j, j] = np.sqrt(d)
+        lam[j + 1:, j] = (a[j + 1:, j] - lam[j + 1:, :j] @ lam[j, :j]) / lam[j, j]
+    return lam
+
+
 def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, covariance, conf_level) -> LMMResult:
     levels, codes = info.group_codes[gcol]
     G = len(levels)
@@ -376,6 +406,7 @@ def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, cov
         sigma=sigma,
         df_method="Satterthwaite",
         vcov=vcov,
+        theta_names=_theta_names(gcol, names, model.pos),
         fit_info={**fit, "theta": theta_user.tolist(), "theta_internal": theta.tolist(), "scaled_grad": check["scaled_grad"],
                   "hessian_pd": check["hessian_pd"]},
         _design=info,
@@ -460,6 +491,17 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
                              schema=vc_rows.schema)
         vc_rows = pl.concat([extra, vc_rows])
     variances = list(np.diag(cov_re)) + ([inner_var] if nested else [])
+    # lme4's theta: the nested (inner) term first, then the lower triangle of the outer term's
+    # relative Cholesky factor, column by column
+    q_re = len(info.random_names)
+    pos = [(j, j) for j in range(q_re)] if covariance == "diagonal" else \
+        [(i, j) for j in range(q_re) for i in range(j, q_re)]
+    lam = _lower_cholesky(cov_re / sigma2)
+    theta = [float(lam[i, j]) for i, j in pos]
+    theta_names = _theta_names(outer, info.random_names, pos)
+    if nested:
+        theta = [float(np.sqrt(max(inner_var, 0.0) / sigma2)), *theta]
+        theta_names = (f"{group_cols[1]}:{outer}.{INTERCEPT}", *theta_names)
     singular = bool(np.any(np.sqrt(np.maximum(variances, 0) / sigma2) < SINGULAR_TOL))
     if singular:
         warn.append("boundary (singular) fit: a random-effect variance is (near) zero; simplify the random part")
@@ -492,7 +534,7 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     blups = {outer: (level_str, info.random, b)}
     if nested:
         inner_levels = sorted(set(keys[outer] + ":" + keys[group_cols[1]]))
-        ngroups = {outer: len(levels), f"{group_cols[1]}:{outer}": len(inner_levels)}
+        ngroups = {f"{group_cols[1]}:{outer}": len(inner_levels), outer: len(levels)}  # as lme4's ngrps
     return LMMResult(
         formula=formula,
         groups="/".join(group_cols),
@@ -509,10 +551,11 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
         converged=converged,
         singular=singular,
         warnings=tuple(warn),
-        theta=tuple(float(v) for v in np.sqrt(np.maximum(variances, 0) / sigma2)),
+        theta=tuple(theta),
         sigma=float(np.sqrt(sigma2)),
         df_method="Satterthwaite" if nested else "normal (statsmodels engine: Satterthwaite not available)",
         vcov=vcov,
+        theta_names=theta_names,
         fit_info={"statsmodels_method": str(getattr(res, "method", ""))},
         _design=info,
         _blups=blups,
