@@ -35,6 +35,7 @@ from cohort.frames import as_polars
 __all__ = ["ns", "DesignInfo", "build_design"]
 
 INTERCEPT = "(Intercept)"
+MISSING = ("drop", "raise")  # what lmm/gee do with rows missing a value in a column they use
 
 
 def _spline_design(knots: np.ndarray, x: np.ndarray, deriv: int = 0) -> np.ndarray:
@@ -130,6 +131,43 @@ def _columns_in(formula: str, frame_columns: Sequence[str]) -> list[str]:
     return [c for c in frame_columns if c in needed]
 
 
+def _complete_cases(frame: pl.DataFrame, used: Sequence[str], *, model: str,
+                    missing: str) -> tuple[pl.DataFrame, str | None]:
+    """Rows of ``frame`` complete in ``used`` (null, or NaN in a float column, is missing).
+
+    As R's default ``na.action = na.omit``: incomplete rows are left out and the returned note
+    states how many, per column and which (0-based row indices); ``missing="raise"`` refuses them.
+    """
+    masks = {}
+    for c in used:
+        m = frame[c].is_null()
+        if frame.schema[c].is_float():
+            m = m | frame[c].is_nan().fill_null(False)
+        if m.any():
+            masks[c] = m.to_numpy()
+    if not masks:
+        return frame, None
+    bad = np.logical_or.reduce(list(masks.values()))
+    k = int(bad.sum())
+    rows = frame["__row__"].to_numpy()
+    per_col = "; ".join(f"{c!r} {_rows_text(rows[m])}" for c, m in masks.items())
+    if missing == "raise":
+        raise ModelSpecError(
+            f"{model}: {k} row(s) have missing values in columns the model uses: {per_col}; "
+            "drop or impute them, or pass missing='drop' to leave them out (the count is stated in .warnings)"
+        )
+    why = ("valid under the likelihood if visits are missing at random" if model == "lmm" else
+           "the estimates stay valid if visits are missing completely at random")
+    note = (f"{k} row(s) with missing values left out (as R's na.omit): {per_col}; {why}")
+    return frame.filter(pl.Series(~bad)), note
+
+
+def _rows_text(idx: np.ndarray, limit: int = 10) -> str:
+    """``at rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown."""
+    shown = ", ".join(str(i) for i in idx[:limit]) + (", ..." if idx.size > limit else "")
+    return f"at row{'s' if idx.size != 1 else ''} {shown} ({idx.size} row{'s' if idx.size != 1 else ''})"
+
+
 def _rename(cols: Sequence[str]) -> list[str]:
     return [INTERCEPT if c == "Intercept" else readable_name(c) for c in cols]
 
@@ -161,12 +199,15 @@ def build_design(
     random: str | None,
     group_cols: Sequence[str],
     model: str,
+    missing: str = "drop",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pd.DataFrame, DesignInfo, list[str]]:
-    """Parse formulas, drop incomplete rows (reported), build y, X and Z.
+    """Parse formulas, drop incomplete rows (reported) or refuse them, build y, X and Z.
 
     Returns y, X, Z, the complete-case pandas frame, the design info (with the
     ``offset(...)`` terms summed in ``info.offset``) and notes.
     """
+    if missing not in MISSING:
+        raise ModelSpecError(f"{model}: missing={missing!r}; use one of {', '.join(map(repr, MISSING))}")
     if "~" not in formula:
         raise ModelSpecError(
             f"{model}: formula {formula!r} has no '~'; write it as 'response ~ terms', e.g. 'score ~ years'"
@@ -194,19 +235,8 @@ def build_design(
         )
     used = list(dict.fromkeys([response, *used, *group_cols]))
     frame = data.select(used).with_row_index("__row__")
-    incomplete = frame.filter(pl.any_horizontal([pl.col(c).is_null() for c in used]))
-    for c in used:
-        if frame.schema[c].is_float():
-            incomplete = pl.concat([incomplete, frame.filter(pl.col(c).is_nan())]).unique("__row__")
-    notes: list[str] = []
-    if incomplete.height:
-        rows = sorted(incomplete["__row__"].to_list())
-        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
-        notes.append(
-            f"{incomplete.height} row(s) with a missing value in {', '.join(used)} left out "
-            f"(row indices {shown}); under the likelihood this is valid if visits are missing at random"
-        )
-        frame = frame.filter(~pl.col("__row__").is_in(rows))
+    frame, note = _complete_cases(frame, used, model=model, missing=missing)
+    notes: list[str] = [note] if note else []
     if frame.height == 0:
         raise ModelSpecError(f"{model}: no complete rows in {', '.join(used)}")
     codes: dict[str, tuple[list[str], np.ndarray]] = {}

@@ -110,6 +110,7 @@ def gee(
     conf_level: float = 0.95,
     maxiter: int = 25,
     tol: float = 1e-4,
+    missing: str = "drop",
 ) -> GEEResult:
     """Fit a marginal model by generalised estimating equations, as ``geepack::geeglm``.
 
@@ -142,6 +143,12 @@ def gee(
         geepack's ``geese.control(maxit=25, epsilon=1e-4)``: stop when the largest absolute
         change of coefficients, scale and correlation parameters is <= ``tol``. The defaults
         reproduce geepack's numbers; a smaller ``tol`` gives the solution of the equations.
+    missing
+        Rows with a missing value (null, or NaN) in a column the model uses (response,
+        terms, ``groups``, ``waves``): ``"drop"`` (default, as geeglm's ``na.action =
+        na.omit``) leaves them out and states their number, per column, in ``warnings``;
+        ``"raise"`` refuses them with a :class:`~cohort.errors.ModelSpecError` naming the
+        columns and rows.
 
     Examples
     --------
@@ -165,7 +172,8 @@ def gee(
         raise ModelSpecError(f"gee: waves column {waves!r} is not in the data (columns: {', '.join(frame.columns)})")
     frame = frame.with_row_index(_ROW)
     group_cols = [groups, _ROW] + ([waves] if waves is not None and waves != groups else [])
-    y, X, _, _, info, notes = build_design(frame, formula, random=None, group_cols=group_cols, model="gee")
+    y, X, _, _, info, notes = build_design(frame, formula, random=None, group_cols=group_cols, model="gee",
+                                        missing=missing)
     row_levels, row_codes = info.group_codes[_ROW]
     rows = np.asarray(row_levels, dtype=np.int64)[row_codes]  # original row index of each design row
     levels, codes = info.group_codes[groups]

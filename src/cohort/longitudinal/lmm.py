@@ -200,6 +200,7 @@ def lmm(
     covariance: str = "unstructured",
     engine: str = "auto",
     conf_level: float = 0.95,
+    missing: str = "drop",
 ) -> LMMResult:
     """Fit a linear mixed model by REML or ML, as ``lme4::lmer`` (+ lmerTest).
 
@@ -227,6 +228,12 @@ def lmm(
         ``"auto"`` (fast engine when it applies), ``"fast"`` or ``"statsmodels"``.
     conf_level
         Level of the confidence intervals in ``summary``.
+    missing
+        Rows with a missing value (null, or NaN) in a column the model uses (response,
+        fixed and random terms, grouping columns): ``"drop"`` (default, as lmer's
+        ``na.action = na.omit``) leaves them out and states their number, per column, in
+        ``warnings``; ``"raise"`` refuses them with a :class:`~cohort.errors.ModelSpecError`
+        naming the columns and rows.
 
     Returns
     -------
@@ -249,7 +256,8 @@ def lmm(
         raise ModelSpecError(f"lmm: engine={engine!r}; use 'auto', 'fast' or 'statsmodels'")
     if not 0 < conf_level < 1:
         raise ModelSpecError(f"lmm: conf_level={conf_level} must be between 0 and 1")
-    y, X, Z, pdf, info, notes = build_design(frame, formula, random=random, group_cols=group_cols, model="lmm")
+    y, X, Z, pdf, info, notes = build_design(frame, formula, random=random, group_cols=group_cols, model="lmm",
+                                              missing=missing)
     assert Z is not None
     if len(group_cols) > 1:
         if engine == "fast":

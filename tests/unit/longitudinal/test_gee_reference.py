@@ -107,7 +107,7 @@ def test_gee_missing_wave_rows_dropped_and_unobserved_pairs_reported():
     g = lg.gee(frame, "y ~ lbase + trt", groups="subject", family="poisson", correlation="unstructured",
                waves="period")
     assert g.nobs == frame.height - 1
-    assert any("row(s) with a missing value" in w for w in g.warnings)
+    assert any("row(s) with missing values left out" in w for w in g.warnings)
     assert any("no cluster has both waves" in w and "1-4" in w for w in g.warnings)
     assert g.correlation_params[0, 3] == 0.0
 
