@@ -41,6 +41,7 @@ class NestedLMM:
         cells, cell = np.unique(np.column_stack([outer_codes, inner_codes]), axis=0, return_inverse=True)
         cell = cell.ravel()
         C = len(cells)
+        self.cells = cells  # (outer code, inner code) of each cell
         self.cell_outer = np.unique(cells[:, 0], return_inverse=True)[1].ravel()
         self.G = int(self.cell_outer.max()) + 1
         self.nc = np.bincount(cell, minlength=C).astype(float)
@@ -66,6 +67,26 @@ class NestedLMM:
         d = self.yty - float(a @ self.sy**2) - float(b @ gy**2)
         logdet = float(np.sum(np.log(f)) + np.sum(np.log1p(t2 * M)))
         return A, c, d, logdet
+
+    def conditional_modes(self, theta, beta) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Conditional modes of the random effects and their conditional variances / sigma^2.
+
+        ``u = D Z' V^-1 (y - X beta)`` and ``D - D Z' V^-1 Z D`` (lme4's ``ranef(condVar=TRUE)``,
+        beta fixed), in closed form: returns (u_outer by outer code, var_outer, u_inner by cell,
+        var_inner by cell), the variances relative to sigma^2.
+        """
+        t1, t2 = float(theta[0]) ** 2, float(theta[1]) ** 2
+        s = self.sy - self.sx @ (np.asarray(beta) - self.beta0)  # residual sum per cell
+        f = 1 + self.nc * t1
+        M = np.bincount(self.cell_outer, weights=self.nc / f, minlength=self.G)
+        gy = np.bincount(self.cell_outer, weights=s / f, minlength=self.G)
+        b = t2 / (1 + t2 * M)
+        co = self.cell_outer
+        u_outer = t2 * gy / (1 + t2 * M)
+        u_inner = t1 * (s - b[co] * self.nc * gy[co]) / f
+        var_outer = t2 / (1 + t2 * M)
+        var_inner = t1 - t1**2 * (self.nc / f - b[co] * (self.nc / f) ** 2)
+        return u_outer, var_outer, u_inner, var_inner
 
     def profiled(self, theta) -> float:
         A, c, d, logdet = self._quad(theta)

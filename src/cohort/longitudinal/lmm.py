@@ -49,7 +49,8 @@ class LMMResult:
         first, then covariances/correlations, then the residual row).
     random_effects : polars.DataFrame
         Conditional modes (BLUPs) as R's ``as.data.frame(ranef(fit, condVar=TRUE))``:
-        group, term, level, estimate, cond_sd.
+        group, term, level, estimate, cond_sd; with nested groups both levels, the
+        ``participant:site`` term (levels ``participant:site``) first.
     loglik, aic, bic : float
         As R's ``logLik``/``AIC``/``BIC``; with ``reml=True`` the REML criterion.
     theta : tuple of float
@@ -135,10 +136,11 @@ class LMMResult:
         pred = X @ beta
         if include_random and self._blups:
             for gcol, (levels, terms_spec, values) in self._blups.items():
-                if gcol not in pdf.columns:
-                    raise ModelSpecError(
-                        f"predict: newdata has no column {gcol!r}; add it or use include_random=False"
-                    )
+                for col in gcol if isinstance(gcol, tuple) else (gcol,):
+                    if col not in pdf.columns:
+                        raise ModelSpecError(
+                            f"predict: newdata has no column {col!r}; add it or use include_random=False"
+                        )
                 Z = terms_spec(pdf)
                 index = {lev: i for i, lev in enumerate(levels)}
                 key = pdf[gcol] if not isinstance(gcol, tuple) else pdf[list(gcol)].agg(":".join, axis=1)
@@ -332,6 +334,28 @@ def _lower_cholesky(a: np.ndarray) -> np.ndarray:
     return lam
 
 
+def _nested_ranef(model: NestedLMM, fit, outer: str, inner: str, outer_levels: list[str],
+                  inner_keys: np.ndarray, info: DesignInfo) -> tuple[pl.DataFrame, dict]:
+    """Conditional modes of both levels, as lme4's ``as.data.frame(ranef(fit, condVar=TRUE))``:
+    the ``inner:outer`` term first (levels named ``inner:outer``, sorted), then ``outer``."""
+    u_out, v_out, u_in, v_in = model.conditional_modes(fit.theta, fit.beta)
+    s2 = fit.sigma**2
+    labels = [f"{str(inner_keys[c]).removeprefix(outer_levels[o] + ':')}:{outer_levels[o]}"
+              for o, c in model.cells]
+    order = np.argsort(labels, kind="stable")
+    inner_labels = [labels[i] for i in order]
+    ranef = pl.DataFrame({
+        "group": [f"{inner}:{outer}"] * len(order) + [outer] * len(outer_levels),
+        "term": [INTERCEPT] * (len(order) + len(outer_levels)),
+        "level": inner_labels + list(outer_levels),
+        "estimate": np.r_[u_in[order], u_out],
+        "cond_sd": np.sqrt(np.maximum(np.r_[v_in[order], v_out] * s2, 0.0)),
+    })
+    blups = {(inner, outer): (inner_labels, info.random, u_in[order][:, None]),
+             outer: (list(outer_levels), info.random, u_out[:, None])}
+    return ranef, blups
+
+
 def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, covariance, conf_level) -> LMMResult:
     levels, codes = info.group_codes[gcol]
     G = len(levels)
@@ -482,8 +506,9 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     if nested:
         # fixed effects, variances, log-likelihood and Satterthwaite df from the exact profiled
         # (RE)ML of _nested (as lme4 + lmerTest); random effects below stay statsmodels'
-        exact = NestedLMM(y, X, np.unique(keys[outer], return_inverse=True)[1],
-                          np.unique(inner_key, return_inverse=True)[1], reml=reml).fit()
+        nested_model = NestedLMM(y, X, np.unique(keys[outer], return_inverse=True)[1],
+                                 np.unique(inner_key, return_inverse=True)[1], reml=reml)
+        exact = nested_model.fit()
         beta, vcov, dfs = exact.beta, exact.vcov, exact.df
         se = np.sqrt(np.diag(vcov))
         sigma2 = exact.sigma**2
@@ -539,10 +564,12 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     k = p + n_theta + len(vc_names) + 1
     ll = float(res.llf) if exact is None else exact.loglik  # statsmodels' llf has lme4's constants
     ngroups: int | dict[str, int] = len(levels)
-    blups = {outer: (level_str, info.random, b)}
+    blups: dict = {outer: (level_str, info.random, b)}
     if nested:
-        inner_levels = sorted(set(keys[outer] + ":" + keys[group_cols[1]]))
-        ngroups = {f"{group_cols[1]}:{outer}": len(inner_levels), outer: len(levels)}  # as lme4's ngrps
+        ranef, blups = _nested_ranef(nested_model, exact, outer, group_cols[1], level_str,
+                                     np.unique(inner_key), info)
+        ngroups = {f"{group_cols[1]}:{outer}": len(blups[(group_cols[1], outer)][0]),
+                   outer: len(levels)}  # as lme4's ngrps
     return LMMResult(
         formula=formula,
         groups="/".join(group_cols),

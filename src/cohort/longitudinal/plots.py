@@ -86,8 +86,12 @@ def spaghetti(
     return fig
 
 
-def caterpillar(model: Any, *, term: str | None = None, conf_level: float = 0.95, ax: Any = None):
-    """BLUPs of one random-effect term, sorted, with conditional-SD intervals.
+def caterpillar(model: Any, *, term: str | None = None, group: str | None = None, conf_level: float = 0.95,
+                ax: Any = None):
+    """BLUPs of one random-effect term of one grouping term, sorted, with conditional-SD intervals.
+
+    ``group`` chooses the grouping term of nested groups (``"participant:site"`` or
+    ``"site"``); the default is the first in ``random_effects`` (lme4's order).
 
     Examples
     --------
@@ -96,6 +100,11 @@ def caterpillar(model: Any, *, term: str | None = None, conf_level: float = 0.95
     """
     plt = _plt()
     re: pl.DataFrame = model.random_effects
+    groups = re["group"].unique(maintain_order=True).to_list()
+    group = groups[0] if group is None else group
+    if group not in groups:
+        raise ModelSpecError(f"caterpillar: group {group!r} has no random effects; choose one of {groups}")
+    re = re.filter(pl.col("group") == group)
     terms = re["term"].unique(maintain_order=True).to_list()
     term = terms[0] if term is None else term
     if term not in terms:

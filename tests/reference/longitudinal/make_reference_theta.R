@@ -1,6 +1,7 @@
-# Reference values for the order and names of lme4's theta (getME(fit, "theta")), the
-# variance components and ngrps of nested random intercepts, and for the rows lmer leaves out
-# when used columns hold missing values (na.action = na.omit). lme4 + jsonlite only.
+# Reference values for lme4's theta (getME(fit, "theta")): its order and names, with the
+# variance components, ngrps, conditional modes (ranef, condVar) and fitted values of nested
+# random intercepts (1 | outer/inner), and theta of (Days | Subject) and (Days || Subject).
+# lme4 + jsonlite only.
 # Run from the repository root:  Rscript tests/reference/longitudinal/make_reference_theta.R
 # Reads pastes.csv and sleepstudy.csv (written by make_reference.R); writes nested_sites.csv
 # (simulated below with set.seed: subjects numbered 1..k within each site, so the inner labels
@@ -36,7 +37,10 @@ ctrl <- lmerControl(optimizer = "nloptwrap",
 named <- function(v) list(names = I(names(v)), values = I(unname(v)))
 info <- function(fit) {
   vc <- as.data.frame(VarCorr(fit))
-  list(theta = named(getME(fit, "theta")), ngrps = named(ngrps(fit)),
+  re <- as.data.frame(ranef(fit, condVar = TRUE))
+  list(ranef = list(group = as.character(re$grpvar), term = as.character(re$term),
+                    level = as.character(re$grp), condval = re$condval, condsd = re$condsd),
+       fitted = unname(fitted(fit)),theta = named(getME(fit, "theta")), ngrps = named(ngrps(fit)),
        varcorr = list(group = vc$grp, var1 = vc$var1, vcov = vc$vcov, sdcor = vc$sdcor),
        fixef = named(fixef(fit)), sigma = sigma(fit), loglik = as.numeric(logLik(fit)),
        nobs = nobs(fit), n_dropped = length(attr(model.frame(fit), "na.action")))

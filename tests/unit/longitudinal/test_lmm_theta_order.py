@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from cohort import longitudinal as lg
+from cohort.errors import ModelSpecError
 
 REF_DIR = Path(__file__).resolve().parents[2] / "reference" / "longitudinal"
 
@@ -71,3 +72,37 @@ def test_theta_is_lme4s_relative_cholesky_factor_with_its_names(key, covariance,
     assert m.theta_names == tuple(r["theta"]["names"])  # "Subject.Days.(Intercept)" below the diagonal
     np.testing.assert_allclose(m.theta, r["theta"]["values"], rtol=rtol, atol=rtol * 1e-2)
     assert m.variance_components["group"].to_list() == r["varcorr"]["group"]
+
+
+@pytest.mark.parametrize("key", list(NESTED))
+def test_nested_random_effects_of_both_levels_and_predictions_follow_lme4(key):
+    data, formula, groups, reml = NESTED[key]
+    r = THETA[key]
+    m = _fit(data, formula, groups=groups, reml=reml)
+    re = m.random_effects
+    # both levels, the inner:outer term first, levels named inner:outer, as ranef()
+    assert re["group"].to_list() == r["ranef"]["group"]
+    assert re["level"].to_list() == r["ranef"]["level"]
+    assert re["term"].to_list() == r["ranef"]["term"]
+    np.testing.assert_allclose(re["estimate"].to_numpy(), r["ranef"]["condval"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(re["cond_sd"].to_numpy(), r["ranef"]["condsd"], rtol=1e-6)
+    # fitted values include both levels (lme4's fitted), on the complete rows
+    d = pl.read_csv(REF_DIR / f"{data}.csv").drop_nulls()
+    np.testing.assert_allclose(m.predict(d).to_numpy(), r["fitted"], rtol=1e-7)
+    # a new inner level within a known outer level gets the outer effect only (allow.new.levels)
+    outer, inner = groups.split("/")
+    new = d.head(1).with_columns(pl.lit(-99).cast(d.schema[inner]).alias(inner)
+                                 if d.schema[inner].is_numeric() else pl.lit("new").alias(inner))
+    u_outer = re.filter((pl.col("group") == outer) & (pl.col("level") == str(d[outer][0])))["estimate"][0]
+    assert m.predict(new)[0] == pytest.approx(m.predict(new, include_random=False)[0] + u_outer, rel=1e-12)
+
+
+def test_caterpillar_of_nested_model_draws_one_grouping_term():
+    m = _fit("pastes", "strength ~ 1", groups="batch/cask")
+    fig = m.plot()
+    assert len(fig.axes[0].get_yticklabels()) == 30  # cask:batch only, not the 40 of both levels
+    assert "cask:batch" in fig.axes[0].get_title()
+    fig = m.plot(group="batch")
+    assert len(fig.axes[0].get_yticklabels()) == 10
+    with pytest.raises(ModelSpecError, match="choose one of"):
+        m.plot(group="cask")
