@@ -1,6 +1,6 @@
 """Linear mixed models that match lme4/lmerTest: ``lmm(df, "y ~ t", groups="id", random="~t")``.
 
-Two engines, chosen automatically and reported as ``.engine``:
+Three engines, chosen automatically and reported as ``.engine``:
 
 ``"fast"``
     One grouping factor with a few random effects per group (intercepts, slopes;
@@ -9,9 +9,12 @@ Two engines, chosen automatically and reported as ``.engine``:
     per-group sufficient statistics, with its exact gradient; L-BFGS-B then Newton
     steps leave ``theta`` tight to about 1e-10. Degrees of freedom: Satterthwaite, as
     lmerTest computes them.
-``"statsmodels"``
+``"nested"``
     Nested grouping (``groups="site/participant"``: random intercepts per site and per
-    participant within site) or ``engine="statsmodels"``: statsmodels MixedLM with tight
+    participant within site): the exact profiled (RE)ML of two nested intercepts in closed
+    form, Satterthwaite df as lmerTest (:mod:`cohort.longitudinal._nested`).
+``"statsmodels"``
+    ``engine="statsmodels"`` (one grouping factor): statsmodels MixedLM with tight
     tolerances. Tests use normal reference distributions (``df`` infinite) there.
 """
 
@@ -227,7 +230,8 @@ def lmm(
     covariance
         ``"unstructured"`` (R's ``(years | id)``) or ``"diagonal"`` (``(years || id)``).
     engine
-        ``"auto"`` (fast engine when it applies), ``"fast"`` or ``"statsmodels"``.
+        ``"auto"`` (the fast engine for one grouping factor, the nested engine for
+        ``outer/inner``), ``"fast"`` or ``"statsmodels"`` (one grouping factor only).
     conf_level
         Level of the confidence intervals in ``summary``.
     missing
@@ -262,10 +266,11 @@ def lmm(
                                               missing=missing)
     assert Z is not None
     if len(group_cols) > 1:
-        if engine == "fast":
-            raise ModelSpecError("lmm: the fast engine covers one grouping factor; use engine='auto' for nested groups")
-        return _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, random, reml,
-                                covariance, conf_level)
+        if engine != "auto":
+            raise ModelSpecError(
+                f"lmm: engine={engine!r} covers one grouping factor; use engine='auto' for nested groups"
+            )
+        return _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level)
     if engine == "statsmodels":
         return _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, random, reml,
                                 covariance, conf_level)
@@ -397,9 +402,7 @@ def _fit_fast(y, X, Z, pdf, info, notes, frame, formula, gcol, random, reml, cov
         converged = False
         warn.append(f"the optimiser stopped with a scaled gradient of {check['scaled_grad']:.2g} (> 1e-6): not converged")
     warn += sat_notes
-    for w in warn:
-        if w.startswith(("boundary", "the Hessian", "the optimiser")):
-            warnings.warn(f"lmm: {w}", ConvergenceWarning, stacklevel=3)
+    _warn_convergence(warn, ("boundary", "the Hessian", "the optimiser"))
     # random effects: b_g = E_g Z_g'(y_g - X_g beta); conditional variance sigma^2 E_g
     E = ev.E
     resid_z = model.Zy - np.einsum("apg,p->ag", model.ZX, ev.beta)
@@ -456,41 +459,18 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
 
     n, p = X.shape
     warn = list(notes)
-    nested = len(group_cols) > 1
-    outer = group_cols[0]
-    keys = {}
-    for g in group_cols:
-        lev, cod = info.group_codes[g]
-        keys[g] = np.asarray(lev, dtype=object)[cod]
-    levels = np.unique(keys[outer])
-    exog_vc = None
-    vc_names: list[str] = []
-    if nested:
-        if len(group_cols) > 2:
-            raise ModelSpecError("lmm: nested grouping supports two levels ('site/participant')")
-        if info.random_names != (INTERCEPT,):
-            raise ModelSpecError(
-                "lmm: with nested groups only random intercepts are supported (random='~1'); "
-                "fit random slopes with one grouping column"
-            )
-        inner = group_cols[1]
-        inner_key = keys[outer] + ":" + keys[inner]
-        exog_vc = {inner: {}}
-        for lev in levels:
-            rows = keys[outer] == lev
-            inner_keys = inner_key[rows]
-            uniq = np.unique(inner_keys)
-            exog_vc[inner][lev] = (inner_keys[:, None] == uniq[None, :]).astype(float)
-        vc_names = [inner]
+    (outer,) = group_cols
+    lev, cod = info.group_codes[outer]
+    keys = np.asarray(lev, dtype=object)[cod]
+    levels = np.unique(keys)
+    q = Z.shape[1]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = MixedLM(y, X, groups=keys[outer], exog_re=Z, exog_vc=exog_vc,
-                        use_sqrt=True)
-        if covariance == "diagonal" and Z.shape[1] > 1:
+        model = MixedLM(y, X, groups=keys, exog_re=Z, use_sqrt=True)
+        if covariance == "diagonal" and q > 1:
             from statsmodels.regression.mixed_linear_model import MixedLMParams
 
-            free = MixedLMParams.from_components(np.ones(p), np.eye(Z.shape[1]),
-                                                 np.ones(len(vc_names)) if vc_names else None)
+            free = MixedLMParams.from_components(np.ones(p), np.eye(q))
             res = model.fit(reml=reml, free=free, method=["lbfgs", "bfgs"], gtol=1e-10, maxiter=2000)
         else:
             res = model.fit(reml=reml, method=["lbfgs", "bfgs"], gtol=1e-10, maxiter=2000)
@@ -501,53 +481,23 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
     se = np.sqrt(np.diag(vcov))
     sigma2 = float(res.scale)
     cov_re = np.asarray(res.cov_re)
-    dfs = np.full(p, np.inf)
-    exact = None
-    if nested:
-        # fixed effects, variances, log-likelihood and Satterthwaite df from the exact profiled
-        # (RE)ML of _nested (as lme4 + lmerTest); random effects below stay statsmodels'
-        nested_model = NestedLMM(y, X, np.unique(keys[outer], return_inverse=True)[1],
-                                 np.unique(inner_key, return_inverse=True)[1], reml=reml)
-        exact = nested_model.fit()
-        beta, vcov, dfs = exact.beta, exact.vcov, exact.df
-        se = np.sqrt(np.diag(vcov))
-        sigma2 = exact.sigma**2
-        cov_re = np.array([[(exact.theta[1] * exact.sigma) ** 2]])
-        converged = True
     if covariance == "diagonal":
         cov_re = np.diag(np.diag(cov_re))
-    vc_rows = _varcorr(outer, info.random_names, cov_re, sigma2, covariance == "diagonal" or Z.shape[1] == 1)
-    if nested:
-        inner_var = float((exact.theta[0] * exact.sigma) ** 2)
-        extra = pl.DataFrame({"group": [f"{group_cols[1]}:{outer}"], "var1": [INTERCEPT], "var2": [None],
-                              "vcov": [inner_var], "sdcor": [np.sqrt(inner_var)]},
-                             schema=vc_rows.schema)
-        vc_rows = pl.concat([extra, vc_rows])
-    variances = list(np.diag(cov_re)) + ([inner_var] if nested else [])
-    # lme4's theta: the nested (inner) term first, then the lower triangle of the outer term's
-    # relative Cholesky factor, column by column
-    q_re = len(info.random_names)
-    pos = [(j, j) for j in range(q_re)] if covariance == "diagonal" else \
-        [(i, j) for j in range(q_re) for i in range(j, q_re)]
+    vc_rows = _varcorr(outer, info.random_names, cov_re, sigma2, covariance == "diagonal" or q == 1)
+    # lme4's theta: the lower triangle of the relative Cholesky factor, column by column
+    pos = [(j, j) for j in range(q)] if covariance == "diagonal" else [(i, j) for j in range(q) for i in range(j, q)]
     lam = _lower_cholesky(cov_re / sigma2)
     theta = [float(lam[i, j]) for i, j in pos]
-    theta_names = _theta_names(outer, info.random_names, pos)
-    if nested:
-        theta = [float(np.sqrt(max(inner_var, 0.0) / sigma2)), *theta]
-        theta_names = (f"{group_cols[1]}:{outer}.{INTERCEPT}", *theta_names)
-    singular = bool(np.any(np.sqrt(np.maximum(variances, 0) / sigma2) < SINGULAR_TOL))
+    singular = bool(np.any(np.sqrt(np.maximum(np.diag(cov_re), 0) / sigma2) < SINGULAR_TOL))
     if singular:
         warn.append("boundary (singular) fit: a random-effect variance is (near) zero; simplify the random part")
     if not converged:
         warn.append("statsmodels MixedLM did not converge")
     warn += [f"statsmodels: {m}" for m in sm_warn]
-    for w in warn:
-        if w.startswith(("boundary", "statsmodels MixedLM")):
-            warnings.warn(f"lmm: {w}", ConvergenceWarning, stacklevel=3)
-    # random effects of the outer level (conditional means and SDs)
+    _warn_convergence(warn, ("boundary", "statsmodels MixedLM"))
+    # random effects (conditional means and SDs)
     re = res.random_effects
     recov = res.random_effects_cov
-    q = Z.shape[1]
     level_str = [str(v) for v in levels]
     b = np.array([np.asarray(re[lev])[:q] for lev in levels])
     csd = np.array([np.sqrt(np.diag(np.asarray(recov[lev]))[:q]) for lev in levels])
@@ -560,38 +510,97 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
             "cond_sd": csd.T.ravel(),
         }
     )
-    n_theta = q if covariance == "diagonal" else q * (q + 1) // 2
-    k = p + n_theta + len(vc_names) + 1
-    ll = float(res.llf) if exact is None else exact.loglik  # statsmodels' llf has lme4's constants
-    ngroups: int | dict[str, int] = len(levels)
-    blups: dict = {outer: (level_str, info.random, b)}
-    if nested:
-        ranef, blups = _nested_ranef(nested_model, exact, outer, group_cols[1], level_str,
-                                     np.unique(inner_key), info)
-        ngroups = {f"{group_cols[1]}:{outer}": len(blups[(group_cols[1], outer)][0]),
-                   outer: len(levels)}  # as lme4's ngrps
     return LMMResult(
         formula=formula,
-        groups="/".join(group_cols),
+        groups=outer,
         random=random,
         reml=reml,
         engine="statsmodels",
-        summary=_summary(info.fixed_names, beta, se, dfs, conf_level),
+        summary=_summary(info.fixed_names, beta, se, np.full(p, np.inf), conf_level),
         variance_components=vc_rows,
         random_effects=ranef,
-        loglik=ll,
+        loglik=float(res.llf),  # statsmodels' llf has lme4's constants
         nobs=n,
-        ngroups=ngroups,
-        n_params=k,
+        ngroups=len(levels),
+        n_params=p + len(pos) + 1,
         converged=converged,
         singular=singular,
         warnings=tuple(warn),
         theta=tuple(theta),
         sigma=float(np.sqrt(sigma2)),
-        df_method="Satterthwaite" if nested else "normal (statsmodels engine: Satterthwaite not available)",
+        df_method="normal (statsmodels engine: Satterthwaite not available)",
         vcov=vcov,
-        theta_names=theta_names,
+        theta_names=_theta_names(outer, info.random_names, pos),
         fit_info={"statsmodels_method": str(getattr(res, "method", ""))},
+        _design=info,
+        _blups={outer: (level_str, info.random, b)},
+        _group_cols=(outer,),
+        _data=frame,
+        _options={"covariance": covariance, "conf_level": conf_level, "groups": outer},
+    )
+
+
+def _warn_convergence(notes: list[str], prefixes: tuple[str, ...]) -> None:
+    for w in notes:
+        if w.startswith(prefixes):
+            warnings.warn(f"lmm: {w}", ConvergenceWarning, stacklevel=4)
+
+
+def _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level) -> LMMResult:
+    """Two nested random intercepts by the exact profiled (RE)ML of :mod:`._nested` (lme4 + lmerTest)."""
+    if len(group_cols) > 2:
+        raise ModelSpecError("lmm: nested grouping supports two levels ('site/participant')")
+    if info.random_names != (INTERCEPT,):
+        raise ModelSpecError(
+            "lmm: with nested groups only random intercepts are supported (random='~1'); "
+            "fit random slopes with one grouping column"
+        )
+    n, p = X.shape
+    outer, inner = group_cols
+    keys = {}
+    for g in group_cols:
+        lev, cod = info.group_codes[g]
+        keys[g] = np.asarray(lev, dtype=object)[cod]
+    levels, outer_codes = np.unique(keys[outer], return_inverse=True)
+    inner_keys, inner_codes = np.unique(keys[outer] + ":" + keys[inner], return_inverse=True)
+    model = NestedLMM(y, X, outer_codes, inner_codes, reml=reml)
+    fit = model.fit()
+    sigma2 = fit.sigma**2
+    inner_term = f"{inner}:{outer}"
+    var_in, var_out = (float((t * fit.sigma) ** 2) for t in fit.theta)
+    vc_rows = _varcorr(outer, (INTERCEPT,), np.array([[var_out]]), sigma2, True)
+    vc_rows = pl.concat([pl.DataFrame({"group": [inner_term], "var1": [INTERCEPT], "var2": [None],
+                                       "vcov": [var_in], "sdcor": [np.sqrt(var_in)]}, schema=vc_rows.schema),
+                         vc_rows])
+    warn = list(notes)
+    singular = bool(np.any(fit.theta < SINGULAR_TOL))
+    if singular:
+        warn.append("boundary (singular) fit: a random-effect variance is (near) zero; simplify the random part")
+    _warn_convergence(warn, ("boundary",))
+    level_str = [str(v) for v in levels]
+    ranef, blups = _nested_ranef(model, fit, outer, inner, level_str, inner_keys, info)
+    return LMMResult(
+        formula=formula,
+        groups="/".join(group_cols),
+        random=random,
+        reml=reml,
+        engine="nested",
+        summary=_summary(info.fixed_names, fit.beta, np.sqrt(np.diag(fit.vcov)), fit.df, conf_level),
+        variance_components=vc_rows,
+        random_effects=ranef,
+        loglik=fit.loglik,
+        nobs=n,
+        ngroups={inner_term: len(blups[(inner, outer)][0]), outer: len(levels)},  # as lme4's ngrps
+        n_params=p + 3,
+        converged=True,
+        singular=singular,
+        warnings=tuple(warn),
+        theta=tuple(float(t) for t in fit.theta),  # lme4's order: inner term first
+        sigma=fit.sigma,
+        df_method="Satterthwaite",
+        vcov=fit.vcov,
+        theta_names=(f"{inner_term}.{INTERCEPT}", f"{outer}.{INTERCEPT}"),
+        fit_info={"theta": fit.theta.tolist(), "deviance": fit.deviance},
         _design=info,
         _blups=blups,
         _group_cols=tuple(group_cols),

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from cohort import longitudinal as lg
-from cohort.errors import ConvergenceWarning
+from cohort.errors import ConvergenceWarning, ModelSpecError
 
 CASES = {
     # key in reference.json: (dataset, formula, groups, random, reml, covariance)
@@ -111,17 +111,20 @@ def test_singular_fit_is_flagged_as_lme4(ref, dataset):
     assert rel(m.summary["estimate"], r["fixef"]["estimate"]) < 1e-9
 
 
-def test_nested_groups_use_general_engine(ref, dataset):
+def test_nested_groups_use_nested_engine(ref, dataset):
     r = ref["pastes"]
     m = lg.lmm(dataset("pastes"), "strength ~ 1", groups="batch/cask")
-    assert m.engine == "statsmodels"
+    assert m.engine == "nested"
+    assert not m.warnings  # no statsmodels fit behind it, so none of its warnings
     vc = m.variance_components
     assert vc["group"].to_list() == r["varcorr"]["group"]
-    # statsmodels' optimiser is looser than our fast engine: 1e-3
-    assert rel(vc["vcov"], r["varcorr"]["vcov"]) < 1e-3
+    assert rel(vc["vcov"], r["varcorr"]["vcov"]) < 1e-6
     assert rel(m.summary["estimate"], r["fixef"]["estimate"]) < 1e-6
     assert abs(m.loglik - r["loglik"]) < 1e-5
     assert m.ngroups == {"batch": 10, "cask:batch": 30}
+    for engine in ("fast", "statsmodels"):
+        with pytest.raises(ModelSpecError, match=f"engine='{engine}' covers one grouping factor; use engine='auto'"):
+            lg.lmm(dataset("pastes"), "strength ~ 1", groups="batch/cask", engine=engine)
 
 
 def test_fast_and_general_engines_agree(dataset):
