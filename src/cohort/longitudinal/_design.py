@@ -162,6 +162,26 @@ def _complete_cases(frame: pl.DataFrame, used: Sequence[str], *, model: str,
     return frame.filter(pl.Series(~bad)), note
 
 
+def _prior_weights(frame: pl.DataFrame, column: str, *, model: str) -> np.ndarray:
+    """The weights of the complete rows; zero, negative or infinite ones are refused.
+
+    lmer refuses negative weights and keeps zero-weight rows in the fit, where they still
+    count in ``nobs`` and the REML degrees of freedom (so a zero weight is not dropping the
+    row): both are refused here, naming the rows. A missing weight is a missing value.
+    """
+    if not frame.schema[column].is_numeric():
+        raise ModelSpecError(f"{model}: weights column {column!r} is {frame.schema[column]}; give numbers > 0")
+    w = frame[column].cast(pl.Float64).to_numpy()
+    bad = ~(np.isfinite(w) & (w > 0))
+    if bad.any():
+        raise ModelSpecError(
+            f"{model}: weights column {column!r} has {int(bad.sum())} row(s) with a zero, negative or infinite "
+            f"weight ({_rows_text(frame['__row__'].to_numpy()[bad])}); weights must be > 0 (lmer refuses "
+            "negative weights, and a zero weight does not drop the row): remove those rows or fix the weights"
+        )
+    return w
+
+
 def _rows_text(idx: np.ndarray, limit: int = 10) -> str:
     """``at rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown."""
     shown = ", ".join(str(i) for i in idx[:limit]) + (", ..." if idx.size > limit else "")
@@ -183,6 +203,7 @@ class DesignInfo:
     response: str
     group_codes: dict = field(default_factory=dict, repr=False)
     offset: np.ndarray | None = field(default=None, repr=False)
+    weights: np.ndarray | None = field(default=None, repr=False)  # prior weights of the rows used
 
     def fixed(self, data: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.fixed_spec.get_model_matrix(data, context=CONTEXT), dtype=float)
@@ -200,6 +221,7 @@ def build_design(
     group_cols: Sequence[str],
     model: str,
     missing: str = "drop",
+    weights: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, pd.DataFrame, DesignInfo, list[str]]:
     """Parse formulas, drop incomplete rows (reported) or refuse them, build y, X and Z.
 
@@ -233,10 +255,15 @@ def build_design(
         raise ModelSpecError(
             f"{model}: response column {response!r} is not in the data (columns: {', '.join(data.columns)})"
         )
-    used = list(dict.fromkeys([response, *used, *group_cols]))
+    if weights is not None and weights not in data.columns:
+        raise ModelSpecError(
+            f"{model}: weights column {weights!r} is not in the data (columns: {', '.join(data.columns)})"
+        )
+    used = list(dict.fromkeys([response, *used, *group_cols, *([weights] if weights else [])]))
     frame = data.select(used).with_row_index("__row__")
     frame, note = _complete_cases(frame, used, model=model, missing=missing)
     notes: list[str] = [note] if note else []
+    w = None if weights is None else _prior_weights(frame, weights, model=model)
     if frame.height == 0:
         raise ModelSpecError(f"{model}: no complete rows in {', '.join(used)}")
     codes: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -284,6 +311,7 @@ def build_design(
         response=response,
         group_codes=codes,
         offset=offset,
+        weights=w,
     )
     return y, X, Z, pdf, info, notes
 

@@ -33,8 +33,11 @@ class NestedFit:
 class NestedLMM:
     """Sufficient statistics of the model and its deviance functions."""
 
-    def __init__(self, y, X, outer_codes, inner_codes, *, reml: bool) -> None:
+    def __init__(self, y, X, outer_codes, inner_codes, *, reml: bool, z: np.ndarray | None = None) -> None:
+        """``z``: the random-intercept column, ``sqrt(w)`` with prior weights ``w`` (``y`` and ``X``
+        then scaled by it too); ones without weights."""
         n, p = X.shape
+        z = np.ones(n) if z is None else np.asarray(z, dtype=float)
         self.n, self.p, self.reml = n, p, reml
         self.beta0, *_ = np.linalg.lstsq(X, y, rcond=None)
         e = y - X @ self.beta0  # centred on the OLS fit (no cancellation in r'V^-1 r)
@@ -44,9 +47,9 @@ class NestedLMM:
         self.cells = cells  # (outer code, inner code) of each cell
         self.cell_outer = np.unique(cells[:, 0], return_inverse=True)[1].ravel()
         self.G = int(self.cell_outer.max()) + 1
-        self.nc = np.bincount(cell, minlength=C).astype(float)
-        self.sx = np.stack([np.bincount(cell, weights=X[:, j], minlength=C) for j in range(p)], axis=1)
-        self.sy = np.bincount(cell, weights=e, minlength=C)
+        self.nc = np.bincount(cell, weights=z * z, minlength=C)  # z'z per cell (the count when z = 1)
+        self.sx = np.stack([np.bincount(cell, weights=z * X[:, j], minlength=C) for j in range(p)], axis=1)
+        self.sy = np.bincount(cell, weights=z * e, minlength=C)
         self.XtX, self.Xty, self.yty = X.T @ X, X.T @ e, float(e @ e)
 
     def _quad(self, theta):

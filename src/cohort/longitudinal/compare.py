@@ -50,6 +50,7 @@ def _refit_ml(m: LMMResult) -> LMMResult:
             reml=False,
             covariance=m._options["covariance"],
             engine="statsmodels" if m.engine == "statsmodels" else "auto",
+            weights=m.weights,
         )
 
 

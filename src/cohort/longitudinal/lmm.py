@@ -21,7 +21,7 @@ Three engines, chosen automatically and reported as ``.engine``:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,8 @@ class LMMResult:
         The relative covariance factor, in the order of lme4's ``getME(fit, "theta")``:
         per grouping term the lower triangle column by column; with nested groups the
         inner term (``participant:site``) first, then the outer (``site``).
+    weights : str or None
+        The column of prior weights (``weights=``), if any.
     theta_names : tuple of str
         lme4's names of ``theta``, e.g. ``"Subject.(Intercept)"``,
         ``"Subject.Days.(Intercept)"``, ``"participant:site.(Intercept)"``.
@@ -88,6 +90,7 @@ class LMMResult:
     df_method: str
     vcov: np.ndarray = field(repr=False)
     theta_names: tuple[str, ...] = ()
+    weights: str | None = None
     fit_info: dict = field(repr=False, default_factory=dict)
     _design: DesignInfo | None = field(repr=False, default=None)
     _blups: dict = field(repr=False, default_factory=dict)
@@ -173,6 +176,7 @@ class LMMResult:
             "warnings": list(self.warnings),
             "theta": list(self.theta),
             "theta_names": list(self.theta_names),
+            "weights": self.weights,
             "sigma": self.sigma,
             "df_method": self.df_method,
             "vcov": self.vcov.tolist(),
@@ -206,6 +210,7 @@ def lmm(
     engine: str = "auto",
     conf_level: float = 0.95,
     missing: str = "drop",
+    weights: str | None = None,
 ) -> LMMResult:
     """Fit a linear mixed model by REML or ML, as ``lme4::lmer`` (+ lmerTest).
 
@@ -240,6 +245,12 @@ def lmm(
         ``na.action = na.omit``) leaves them out and states their number, per column, in
         ``warnings``; ``"raise"`` refuses them with a :class:`~cohort.errors.ModelSpecError`
         naming the columns and rows.
+    weights
+        Column of prior weights, as lmer's ``weights=``: the residual variance of a row is
+        ``sigma^2 / w``. Weights must be > 0: zero, negative or infinite ones are refused
+        naming the rows (lmer refuses negative weights; a zero weight in lmer does not drop
+        the row, which still counts in ``nobs`` and the REML degrees of freedom). A missing
+        weight is a missing value (see ``missing``).
 
     Returns
     -------
@@ -263,14 +274,30 @@ def lmm(
     if not 0 < conf_level < 1:
         raise ModelSpecError(f"lmm: conf_level={conf_level} must be between 0 and 1")
     y, X, Z, pdf, info, notes = build_design(frame, formula, random=random, group_cols=group_cols, model="lmm",
-                                              missing=missing)
+                                              missing=missing, weights=weights)
     assert Z is not None
+    sw = None
+    if info.weights is not None:
+        # lmer's prior weights: scale each row by sqrt(w), a model with residual variance sigma^2
+        sw = np.sqrt(info.weights)
+        y, X, Z = y * sw, X * sw[:, None], Z * sw[:, None]
+    result = _fit(y, X, Z, pdf, info, notes, frame, formula, group_cols, random, reml, covariance,
+                  engine, conf_level, sw)
+    if sw is None:
+        return result
+    # the likelihood of the original rows: the Jacobian of the scaling, + sum(log w) / 2 (as lme4)
+    return replace(result, weights=weights, loglik=result.loglik + float(np.sum(np.log(info.weights))) / 2)
+
+
+def _fit(y, X, Z, pdf, info, notes, frame, formula, group_cols, random, reml, covariance, engine, conf_level,
+         sw) -> LMMResult:
     if len(group_cols) > 1:
         if engine != "auto":
             raise ModelSpecError(
                 f"lmm: engine={engine!r} covers one grouping factor; use engine='auto' for nested groups"
             )
-        return _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level)
+        return _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level,
+                           sw)
     if engine == "statsmodels":
         return _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, random, reml,
                                 covariance, conf_level)
@@ -543,10 +570,11 @@ def _fit_statsmodels(y, X, Z, pdf, info, notes, frame, formula, group_cols, rand
 def _warn_convergence(notes: list[str], prefixes: tuple[str, ...]) -> None:
     for w in notes:
         if w.startswith(prefixes):
-            warnings.warn(f"lmm: {w}", ConvergenceWarning, stacklevel=4)
+            warnings.warn(f"lmm: {w}", ConvergenceWarning, stacklevel=5)  # the caller of lmm()
 
 
-def _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level) -> LMMResult:
+def _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, covariance, conf_level,
+                sw) -> LMMResult:
     """Two nested random intercepts by the exact profiled (RE)ML of :mod:`._nested` (lme4 + lmerTest)."""
     if len(group_cols) > 2:
         raise ModelSpecError("lmm: nested grouping supports two levels ('site/participant')")
@@ -563,7 +591,7 @@ def _fit_nested(y, X, info, notes, frame, formula, group_cols, random, reml, cov
         keys[g] = np.asarray(lev, dtype=object)[cod]
     levels, outer_codes = np.unique(keys[outer], return_inverse=True)
     inner_keys, inner_codes = np.unique(keys[outer] + ":" + keys[inner], return_inverse=True)
-    model = NestedLMM(y, X, outer_codes, inner_codes, reml=reml)
+    model = NestedLMM(y, X, outer_codes, inner_codes, reml=reml, z=sw)
     fit = model.fit()
     sigma2 = fit.sigma**2
     inner_term = f"{inner}:{outer}"
