@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from cohort._figure import figure_and_axes
 from cohort.errors import ModelSpecError
 from cohort.frames import as_polars
 
@@ -270,17 +271,8 @@ class Table1:
 
     def plot(self, *, threshold: float = 0.1, ax: Any = None):
         """Dot plot of the absolute SMD per variable (a "love plot"), with a line at ``threshold``."""
-        import matplotlib
-
-        if matplotlib.get_backend().lower() != "agg":
-            matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-
         t = self.tests.filter(pl.col("smd").is_not_null() & pl.col("smd").is_not_nan())
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6, 1 + 0.35 * max(t.height, 1)))
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, figsize=(6, 1 + 0.35 * max(t.height, 1)))
         y = np.arange(t.height)
         ax.scatter(t["smd"].to_numpy(), y, color="#345")
         ax.set_yticks(y, t["variable"].to_list())
@@ -808,17 +800,8 @@ class Attrition:
 
     def plot(self, *, ax: Any = None):
         """A flow diagram: one box per step with its n, the exclusions to the side."""
-        import matplotlib
-
-        if matplotlib.get_backend().lower() != "agg":
-            matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-
         rows = self.summary.to_dicts()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7, 1.3 * len(rows) + 0.5))
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, figsize=(7, 1.3 * len(rows) + 0.5))
         ax.set_xlim(0, 10)
         ax.set_ylim(-len(rows) * 1.3, 0.8)
         ax.axis("off")

@@ -133,9 +133,6 @@ def run_demo(*, n_participants: int = 2000, out: Path = Path("out/demo"), seed: 
     >>> r.report.exists() and r.results_json.exists()
     True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from cohort import longitudinal as lg
     from cohort import survival as sv
     from cohort.simulate import simulate

@@ -1,4 +1,5 @@
-"""Plots for longitudinal models (matplotlib, Agg backend, imported lazily)."""
+"""Plots for longitudinal models: each returns a :class:`matplotlib.figure.Figure` built without
+pyplot (matplotlib imported lazily, the backend never switched); ``ax`` draws on the caller's axes."""
 
 from __future__ import annotations
 
@@ -8,18 +9,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from cohort._figure import figure_and_axes
 from cohort.errors import ModelSpecError
 
 __all__ = ["spaghetti", "caterpillar", "forest"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def spaghetti(
@@ -45,7 +38,6 @@ def spaghetti(
     >>> fig = spaghetti(lmm(example_data(), "y ~ time + x", groups="subject", random="~time"),
     ...                 time="time")
     """
-    plt = _plt()
     data: pl.DataFrame = model._data
     group = model._group_cols[-1]
     response = model._design.response
@@ -55,10 +47,7 @@ def spaghetti(
     levels = data[group].unique().to_list()
     chosen = set(rng.choice(len(levels), size=min(n_sample, len(levels)), replace=False).tolist())
     sample = [levels[i] for i in sorted(chosen)]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(7, 4.5))
     sub = data.filter(pl.col(group).is_in(sample)).sort([group, time])
     for _, part in sub.group_by(group, maintain_order=True):
         ax.plot(part[time].to_numpy(), part[response].to_numpy(), color="0.6", lw=0.8, alpha=0.7)
@@ -98,7 +87,6 @@ def caterpillar(model: Any, *, term: str | None = None, group: str | None = None
     >>> from cohort.longitudinal import lmm, example_data
     >>> fig = lmm(example_data(), "y ~ time", groups="subject", random="~time").plot(term="time")
     """
-    plt = _plt()
     re: pl.DataFrame = model.random_effects
     groups = re["group"].unique(maintain_order=True).to_list()
     group = groups[0] if group is None else group
@@ -113,10 +101,7 @@ def caterpillar(model: Any, *, term: str | None = None, group: str | None = None
     crit = stats.norm.ppf(0.5 + conf_level / 2)
     est = part["estimate"].to_numpy()
     err = crit * part["cond_sd"].to_numpy()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5, max(3.0, 0.12 * len(est) + 1)))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(5, max(3.0, 0.12 * len(est) + 1)))
     pos = np.arange(len(est))
     ax.errorbar(est, pos, xerr=err, fmt="o", ms=3, color="C0", ecolor="0.6", lw=0.8)
     ax.axvline(0, color="k", lw=0.8)
@@ -132,11 +117,7 @@ def caterpillar(model: Any, *, term: str | None = None, group: str | None = None
 
 def forest(summary: pl.DataFrame, *, ax: Any = None):
     """Forest plot of estimates with their confidence intervals."""
-    plt = _plt()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 0.4 * summary.height + 1.2))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, figsize=(6, 0.4 * summary.height + 1.2))
     pos = np.arange(summary.height)[::-1]
     est = summary["estimate"].to_numpy()
     ax.errorbar(est, pos, xerr=[est - summary["conf_low"].to_numpy(), summary["conf_high"].to_numpy() - est],

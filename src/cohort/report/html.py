@@ -73,12 +73,13 @@ class HtmlReport:
         self.parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}")
 
     def figure(self, fig: Any, caption: str) -> None:
-        """Embed a matplotlib figure as a PNG (no external files, no network)."""
+        """Embed a matplotlib figure as a PNG (no external files, no network).
+
+        ``savefig`` on a :class:`matplotlib.figure.Figure` needs no pyplot; the figures
+        cohort builds are not registered with pyplot, so there is nothing to close.
+        """
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
         data = base64.b64encode(buf.getvalue()).decode("ascii")
         self.parts.append(
             f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'

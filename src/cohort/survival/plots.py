@@ -1,6 +1,7 @@
 """Plots: Kaplan-Meier and cumulative incidence curves with numbers at risk, forest plots.
 
-matplotlib is imported lazily with the Agg backend; every function returns a Figure.
+matplotlib is imported lazily; every function returns a :class:`matplotlib.figure.Figure`
+built without pyplot (no backend switch, nothing registered with pyplot).
 """
 
 from __future__ import annotations
@@ -10,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from cohort._figure import new_figure
+
 __all__ = ["plot_km", "plot_cif", "plot_forest"]
-
-
-def _mpl():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _step_curves(
@@ -36,17 +29,17 @@ def _step_curves(
     ylabel: str,
     ylim: tuple[float, float] | None,
 ):
-    plt = _mpl()
+    import matplotlib
+
     groups = list(result.groups)
     if at_risk:
-        fig, (ax, tab) = plt.subplots(
-            2, 1, figsize=(7, 5 + 0.25 * len(groups)), gridspec_kw={"height_ratios": [4, 0.6 + 0.3 * len(groups)]},
-            sharex=True,
-        )
+        fig = new_figure(figsize=(7, 5 + 0.25 * len(groups)))
+        ax, tab = fig.subplots(2, 1, gridspec_kw={"height_ratios": [4, 0.6 + 0.3 * len(groups)]}, sharex=True)
     else:
-        fig, ax = plt.subplots(figsize=(7, 5))
+        fig = new_figure(figsize=(7, 5))
+        ax = fig.subplots()
         tab = None
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     tmax = float(result.summary["time"].max())
     for i, g in enumerate(groups):
         sub = result.summary.filter(result.summary["group"] == g)
@@ -153,7 +146,6 @@ def plot_forest(fit: Any, *, title: str | None = None, log_scale: bool = True, t
     >>> df = pl.DataFrame({"t": rng.exponential(size=80), "e": [1] * 80, "x": rng.normal(size=80)})
     >>> fig = sv.cox(df, "x", time="t", event="e").plot()
     """
-    plt = _mpl()
     s = fit.summary
     if terms is not None:
         s = s.filter(s["term"].is_in(list(terms)))
@@ -161,7 +153,8 @@ def plot_forest(fit: Any, *, title: str | None = None, log_scale: bool = True, t
     hr = s["hazard_ratio"].to_numpy()
     lo = s["conf_low"].to_numpy()
     hi = s["conf_high"].to_numpy()
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * len(names)))
+    fig = new_figure(figsize=(7, 1.2 + 0.45 * len(names)))
+    ax = fig.subplots()
     y = np.arange(len(names))[::-1]
     ax.errorbar(hr, y, xerr=[hr - lo, hi - hr], fmt="s", color="black", ecolor="black", capsize=3, markersize=5)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
