@@ -150,7 +150,7 @@ def _complete_cases(frame: pl.DataFrame, used: Sequence[str], *, model: str,
     bad = np.logical_or.reduce(list(masks.values()))
     k = int(bad.sum())
     rows = frame["__row__"].to_numpy()
-    per_col = "; ".join(f"{c!r} {_rows_text(rows[m])}" for c, m in masks.items())
+    per_col = "; ".join(f"{c!r} {rows_text(rows[m])}" for c, m in masks.items())
     if missing == "raise":
         raise ModelSpecError(
             f"{model}: {k} row(s) have missing values in columns the model uses: {per_col}; "
@@ -163,26 +163,32 @@ def _complete_cases(frame: pl.DataFrame, used: Sequence[str], *, model: str,
 
 
 def _prior_weights(frame: pl.DataFrame, column: str, *, model: str) -> np.ndarray:
-    """The weights of the complete rows; zero, negative or infinite ones are refused.
+    """The weights of the complete rows; negative or infinite ones (and zero ones in lmm) are refused.
 
-    lmer refuses negative weights and keeps zero-weight rows in the fit, where they still
-    count in ``nobs`` and the REML degrees of freedom (so a zero weight is not dropping the
-    row): both are refused here, naming the rows. A missing weight is a missing value.
+    lmer and geeglm (through glm.fit) refuse negative weights; an infinite one fails in both.
+    A zero weight keeps the row in the fit in both: lmer counts it in ``nobs`` and the REML
+    degrees of freedom, so lmm refuses it (it is not dropping the row); geeglm keeps it in its
+    cluster's working correlation, and gee follows geeglm (accepted; the caller notes it).
+    A missing weight is a missing value (handled before, as na.omit).
     """
     if not frame.schema[column].is_numeric():
         raise ModelSpecError(f"{model}: weights column {column!r} is {frame.schema[column]}; give numbers > 0")
     w = frame[column].cast(pl.Float64).to_numpy()
-    bad = ~(np.isfinite(w) & (w > 0))
+    zero_ok = model == "gee"
+    bad = ~(np.isfinite(w) & ((w >= 0) if zero_ok else (w > 0)))
     if bad.any():
+        kind = "negative or infinite" if zero_ok else "zero, negative or infinite"
+        why = ("geeglm refuses negative weights" if zero_ok else
+               "lmer refuses negative weights, and a zero weight does not drop the row")
         raise ModelSpecError(
-            f"{model}: weights column {column!r} has {int(bad.sum())} row(s) with a zero, negative or infinite "
-            f"weight ({_rows_text(frame['__row__'].to_numpy()[bad])}); weights must be > 0 (lmer refuses "
-            "negative weights, and a zero weight does not drop the row): remove those rows or fix the weights"
+            f"{model}: weights column {column!r} has {int(bad.sum())} row(s) with a {kind} "
+            f"weight ({rows_text(frame['__row__'].to_numpy()[bad])}); weights must be "
+            f"{'>= 0' if zero_ok else '> 0'} ({why}): remove those rows or fix the weights"
         )
     return w
 
 
-def _rows_text(idx: np.ndarray, limit: int = 10) -> str:
+def rows_text(idx: np.ndarray, limit: int = 10) -> str:
     """``at rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown."""
     shown = ", ".join(str(i) for i in idx[:limit]) + (", ..." if idx.size > limit else "")
     return f"at row{'s' if idx.size != 1 else ''} {shown} ({idx.size} row{'s' if idx.size != 1 else ''})"

@@ -87,41 +87,44 @@ def _r_mu_eta(family: str, eta: np.ndarray) -> np.ndarray:
     return np.where((eta > 30) | (eta < -30), _EPS, e / (1 + e) ** 2)
 
 
-def _deviance(family: str, y: np.ndarray, mu: np.ndarray) -> float:
+def _deviance(family: str, y: np.ndarray, mu: np.ndarray, w: np.ndarray) -> float:
     if family == "gaussian":
-        return float(np.sum((y - mu) ** 2))
+        return float(np.sum(w * (y - mu) ** 2))
     if family == "poisson":
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(y > 0, y * np.log(y / mu), 0.0)
-        return float(2 * np.sum(t - (y - mu)))
+        return float(2 * np.sum(w * (t - (y - mu))))
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where(y > 0, y * np.log(y / mu), 0.0)
         b = np.where(y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
-    return float(2 * np.sum(a + b))
+    return float(2 * np.sum(w * (a + b)))
 
 
 def glm_start(
     y: np.ndarray, X: np.ndarray, family: str, *, maxit: int = 25, epsilon: float = 1e-8,
-    offset: np.ndarray | None = None,
+    offset: np.ndarray | None = None, weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Coefficients of R's ``glm.fit`` (same start, IRLS steps and stopping rule; ``offset`` as R's)."""
+    """Coefficients of R's ``glm.fit`` (same start, IRLS steps and stopping rule; ``offset`` and
+    prior ``weights`` as R's: a zero weight leaves the row out of the IRLS fit)."""
     off = np.zeros(len(y)) if offset is None else offset
+    pw = np.ones(len(y)) if weights is None else weights
     if family == "gaussian":
-        return np.linalg.lstsq(X, y - off, rcond=None)[0]
-    mustart = (y + 0.5) / 2 if family == "binomial" else y + 0.1
+        r = np.sqrt(pw)
+        return np.linalg.lstsq(X * r[:, None], (y - off) * r, rcond=None)[0]
+    mustart = (pw * y + 0.5) / (pw + 1) if family == "binomial" else y + 0.1
     eta = np.log(mustart / (1 - mustart)) if family == "binomial" else np.log(mustart)
     mu = _r_linkinv(family, eta)
-    devold = _deviance(family, y, mu)
+    devold = _deviance(family, y, mu, pw)
     coef = np.zeros(X.shape[1])
     for _ in range(maxit):
         me = _r_mu_eta(family, eta)
         var = _variance(family, mu)
         z = eta - off + (y - mu) / me
-        w = np.sqrt(me**2 / var)
+        w = np.sqrt(pw * me**2 / var)
         coef = np.linalg.lstsq(X * w[:, None], z * w, rcond=None)[0]
         eta = X @ coef + off
         mu = _r_linkinv(family, eta)
-        dev = _deviance(family, y, mu)
+        dev = _deviance(family, y, mu, pw)
         if abs(dev - devold) / (abs(dev) + 0.1) < epsilon:
             break
         devold = dev
@@ -243,20 +246,22 @@ def _beta_step(cl, corstr, alpha, D, e, lookups):
     return np.linalg.solve(H, G)
 
 
-def _alpha_step(cl: Clusters, corstr: str, alpha: np.ndarray, e: np.ndarray, phi: float):
+def _alpha_step(cl: Clusters, corstr: str, alpha: np.ndarray, e: np.ndarray, phi: float, pair_w: np.ndarray):
+    """One Gauss-Newton step; a pair counts with weight ``w_j w_k`` (geepack's ``genzi(W_i)``)."""
     z = e[cl.pair_j] * e[cl.pair_k] / phi
     if corstr == "exchangeable":
-        return np.array([np.mean(z - alpha[0])]) if len(z) else np.zeros(1)
+        tw = float(pair_w.sum())
+        return np.array([float(pair_w @ (z - alpha[0])) / tw]) if tw > 0 else np.zeros(1)
     if corstr == "ar1":
         d = cl.pair_d
         pw = np.power(alpha[0], np.arange(int(d.max(initial=1)) + 1, dtype=float))
         rho = pw[d]
         E = np.where(d == 1, 1.0, d * pw[np.maximum(d - 1, 0)])
-        H = float(E @ E)
-        return np.array([float(E @ (z - rho)) / H]) if H > 0 else np.zeros(1)
+        H = float(E @ (pair_w * E))
+        return np.array([float(E @ (pair_w * (z - rho))) / H]) if H > 0 else np.zeros(1)
     q = len(alpha)
-    cnt = np.bincount(cl.pair_param, minlength=q).astype(float)
-    tot = np.bincount(cl.pair_param, weights=z - alpha[cl.pair_param], minlength=q)
+    cnt = np.bincount(cl.pair_param, weights=pair_w, minlength=q)
+    tot = np.bincount(cl.pair_param, weights=pair_w * (z - alpha[cl.pair_param]), minlength=q)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cnt > 0, tot / cnt, 0.0)
 
@@ -288,12 +293,22 @@ def fit_geepack(
     maxiter: int = 25,
     beta0: np.ndarray | None = None,
     offset: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> GeeFit:
-    """geepack's ``gee_est`` then ``gee_var`` (weights 1, identity scale and correlation links).
+    """geepack's ``gee_est`` then ``gee_var`` (identity scale and correlation links).
 
     ``offset`` is added to the linear predictor with coefficient 1 (R's ``offset()``).
+    ``weights`` are geepack's prior weights ``W``: the beta step and the sandwich use
+    ``sqrt(w)``-scaled rows of ``D`` and of the Pearson residuals outside ``R_i^-1`` (so a zero
+    weight is not the same as leaving the row out of its cluster), the scale is the ``w``-weighted
+    mean of the squared Pearson residuals and a pair counts with ``w_j w_k`` in the alpha step.
+    The start scale is unweighted, as geese.fit's ``lm.fit``.
     """
-    beta = glm_start(y, X, family, offset=offset) if beta0 is None else np.asarray(beta0, dtype=float).copy()
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    rw = np.sqrt(w)
+    pair_w = w[cl.pair_j] * w[cl.pair_k]
+    beta = (glm_start(y, X, family, offset=offset, weights=weights) if beta0 is None
+            else np.asarray(beta0, dtype=float).copy())
     off = np.zeros(len(y)) if offset is None else offset
 
     def pearson(b):
@@ -312,14 +327,14 @@ def fit_geepack(
     it = 0
     for it in range(1, maxiter + 1):  # noqa: B007 (used after the loop)
         eta, mu, rv, e = pearson(beta)
-        D = X * (rv * _mu_eta(family, eta))[:, None]
-        dbeta = _beta_step(cl, corstr, alpha, D, e, lookups)
+        D = X * (rw * rv * _mu_eta(family, eta))[:, None]
+        dbeta = _beta_step(cl, corstr, alpha, D, rw * e, lookups)
         beta = beta + dbeta
         _, _, _, e = pearson(beta)
-        new_gamma = float(np.mean(e**2))
+        new_gamma = float(w @ e**2 / w.sum())
         dgamma = new_gamma - gamma
         gamma = new_gamma
-        dalpha = _alpha_step(cl, corstr, alpha, e, gamma) if len(alpha) else np.zeros(0)
+        dalpha = _alpha_step(cl, corstr, alpha, e, gamma, pair_w) if len(alpha) else np.zeros(0)
         alpha = alpha + dalpha
         delta = max(np.max(np.abs(dbeta)), abs(dgamma), np.max(np.abs(dalpha), initial=0.0))
         if delta <= tol:
@@ -327,11 +342,11 @@ def fit_geepack(
             break
     # sandwich at the final values
     eta, mu, rv, e = pearson(beta)
-    D = X * (rv * _mu_eta(family, eta))[:, None]
+    D = X * (rw * rv * _mu_eta(family, eta))[:, None]
     p = X.shape[1]
     A = np.zeros((p, p))
     meat = np.zeros((p, p))
-    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, e, lookups):
+    for Dp, _ep, RiD, Rie in _cluster_solve(cl, corstr, alpha, D, rw * e, lookups):
         A += np.einsum("kmp,kmq->pq", Dp, RiD) / gamma
         U = np.einsum("kmp,km->kp", Dp, Rie) / gamma
         meat += U.T @ U

@@ -25,7 +25,7 @@ from scipy import stats
 
 from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.frames import as_polars
-from cohort.longitudinal._design import build_design
+from cohort.longitudinal._design import build_design, rows_text
 from cohort.longitudinal._geepack import Clusters, fit_geepack
 
 __all__ = ["gee", "GEEResult"]
@@ -41,7 +41,7 @@ class GEEResult:
 
     ``correlation_params`` is None (independence), a float (exchangeable, AR-1) or the
     working correlation matrix indexed by wave codes (unstructured); ``wave_levels`` lists
-    the wave values behind the codes 1, 2, ...
+    the wave values behind the codes 1, 2, ...; ``weights`` names the prior-weights column, if any.
     """
 
     formula: str
@@ -61,6 +61,7 @@ class GEEResult:
     waves: str | None = None
     wave_levels: tuple = ()
     iterations: int = 0
+    weights: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-serialisable plain data."""
@@ -72,6 +73,7 @@ class GEEResult:
             "family": self.family,
             "correlation": self.correlation,
             "waves": self.waves,
+            "weights": self.weights,
             "wave_levels": [v if isinstance(v, (str, int, float)) else str(v) for v in self.wave_levels],
             "summary": self.summary.to_dicts(),
             "correlation_params": cp.tolist() if isinstance(cp, np.ndarray) else cp,
@@ -111,6 +113,7 @@ def gee(
     maxiter: int = 25,
     tol: float = 1e-4,
     missing: str = "drop",
+    weights: str | None = None,
 ) -> GEEResult:
     """Fit a marginal model by generalised estimating equations, as ``geepack::geeglm``.
 
@@ -149,6 +152,14 @@ def gee(
         na.omit``) leaves them out and states their number, per column, in ``warnings``;
         ``"raise"`` refuses them with a :class:`~cohort.errors.ModelSpecError` naming the
         columns and rows.
+    weights
+        Column of prior weights, as geeglm's ``weights=`` (geepack's ``W``: each row's
+        contribution to the estimating equations, scale and correlation moments is weighted).
+        Negative or infinite weights are refused in one line naming the column, count and rows
+        (glm.fit, which geeglm calls first, stops on both); a missing (null/NaN) weight is a
+        missing value (see ``missing``). A zero weight is accepted, as geeglm does, but it is
+        not the same as leaving the row out: geeglm keeps the row in its cluster's working
+        correlation matrix, which changes the other rows' weights; ``warnings`` says so.
 
     Examples
     --------
@@ -173,9 +184,15 @@ def gee(
     frame = frame.with_row_index(_ROW)
     group_cols = [groups, _ROW] + ([waves] if waves is not None and waves != groups else [])
     y, X, _, _, info, notes = build_design(frame, formula, random=None, group_cols=group_cols, model="gee",
-                                        missing=missing)
+                                        missing=missing, weights=weights)
     row_levels, row_codes = info.group_codes[_ROW]
     rows = np.asarray(row_levels, dtype=np.int64)[row_codes]  # original row index of each design row
+    if info.weights is not None and np.any(info.weights == 0):
+        zero = np.sort(rows[info.weights == 0])
+        notes.append(
+            f"weights column {weights!r} is zero {rows_text(zero)}; kept as geeglm does (they stay in "
+            "their cluster's working correlation, so this is not leaving them out): drop them to leave them out"
+        )
     levels, codes = info.group_codes[groups]
     if family == "binomial" and not np.all((y == 0) | (y == 1)):
         bad = rows[(y != 0) & (y != 1)][:10].tolist()
@@ -197,6 +214,7 @@ def gee(
         )
     y, X, codes, rows = y[order], X[order], codes[order], rows[order]
     offset = None if info.offset is None else info.offset[order]
+    prior = None if info.weights is None else info.weights[order]
     sizes = np.bincount(codes, minlength=len(levels))
     wave_levels: tuple = ()
     wave_codes = None
@@ -212,7 +230,8 @@ def gee(
                 f"({waves}={frame[waves][where[0]]!r}; rows {where[:10]}); keep one row per cluster and wave"
             )
     cl = Clusters.build(sizes, wave_codes)
-    fit = fit_geepack(y, X, cl, family=family, corstr=correlation, tol=tol, maxiter=maxiter, offset=offset)
+    fit = fit_geepack(y, X, cl, family=family, corstr=correlation, tol=tol, maxiter=maxiter, offset=offset,
+                      weights=prior)
     warn = list(notes)
     if fit.unobserved_pairs:
         shown = ", ".join(f"{wave_levels[a - 1]}-{wave_levels[b - 1]}" for a, b in fit.unobserved_pairs[:10])
@@ -274,4 +293,5 @@ def gee(
         waves=waves,
         wave_levels=wave_levels,
         iterations=fit.iterations,
+        weights=weights,
     )
