@@ -3,7 +3,8 @@
 #   Rscript tests/reference/longitudinal/make_reference_gee_corners.R
 # Writes gee_rates.csv (a Poisson rate data set simulated here with set.seed: 80 participants,
 # up to 5 yearly visits, event counts over a follow-up time `years`, prior weights `w`; and
-# gee_rates_na.csv, the same with missing values in y, dose, years, w) and gee_corners_reference.json.
+# gee_rates_na.csv, the same with missing values in y, dose, years, w) and gee_corners_reference.json
+# (with weighted fits of ohio.csv and dietox.csv, the weights drawn here stored in it).
 suppressPackageStartupMessages({ library(geepack); library(jsonlite) })
 out_dir <- "tests/reference/longitudinal"
 set.seed(20261202)
@@ -68,8 +69,35 @@ for (cs in c("exchangeable", "ar1")) {
     cases[[paste0("missing_yw_", cs, sfx)]] <- fit_case("rates_na_yw", cs, weights = "w", tight = tight)
   }
 }
-res <- list(cases = cases,
-            versions = list(R = R.version.string, geepack = as.character(packageVersion("geepack"))))
+res <- list(versions = list(R = R.version.string, geepack = as.character(packageVersion("geepack"))))
+
+# prior weights with the other families (glm.fit's start differs: binomial mustart uses w):
+# ohio (binomial) and dietox (gaussian), written by make_reference.R, with weights drawn here
+# (stored as drawn_weights[[nm]], one per row of the csv)
+wts <- list()
+for (nm in c("ohio", "dietox")) wts[[nm]] <- round(runif(nrow(read.csv(file.path(out_dir, paste0(nm, ".csv")))), 0.2, 4), 3)
+other <- list(
+  ohio = list(formula = "resp ~ age + smoke", id = "id", family = "binomial", waves = "age"),
+  dietox = list(formula = "Weight ~ Time + Cu", id = "Pig", family = "gaussian", waves = "Time"))
+for (nm in names(other)) for (cs in c("exchangeable", "ar1")) {
+  m <- other[[nm]]
+  d <- read.csv(file.path(out_dir, paste0(nm, ".csv")), stringsAsFactors = FALSE)
+  d$w <- wts[[nm]]
+  fit <- geeglm(as.formula(m$formula), family = get(m$family), data = d, id = d[[m$id]],
+                waves = d[[m$waves]], weights = d$w, corstr = cs,
+                control = geese.control(epsilon = 1e-10, maxit = 200))
+  s <- summary(fit)$coefficients
+  cases[[paste("weights", nm, cs, sep = "_")]] <- list(
+    data = nm, formula = m$formula, id = m$id, waves = m$waves,
+    family = m$family, corstr = cs, weights = "w", tol = 1e-10, maxiter = 200,
+    term = rownames(s), estimate = unname(s[, "Estimate"]), std_error = unname(s[, "Std.err"]),
+    naive_std_error = unname(sqrt(diag(fit$geese$vbeta.naiv))),
+    alpha = unname(fit$geese$alpha), scale = unname(fit$geese$gamma),
+    error = fit$geese$error, nobs = nrow(d), dropped = I(integer(0)))
+}
+res$cases <- cases
+res$drawn_weights <- wts
+res <- res[c("cases", "drawn_weights", "versions")]
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, na = "null", null = "null", pretty = FALSE),
            file.path(out_dir, "gee_corners_reference.json"))
 cat("wrote", file.path(out_dir, "gee_corners_reference.json"), length(cases), "cases\n")
