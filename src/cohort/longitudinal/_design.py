@@ -28,6 +28,7 @@ from formulaic.transforms import stateful_transform
 from scipy.interpolate import BSpline
 
 from cohort._levels import pandas_with_levels, readable_name, rewrite_reference
+from cohort._missing import check_missing, incomplete_rows, rows_text
 from cohort._offset import offset_columns, offset_values, split_offsets
 from cohort.errors import ModelSpecError
 from cohort.frames import as_polars
@@ -35,7 +36,6 @@ from cohort.frames import as_polars
 __all__ = ["ns", "DesignInfo", "build_design"]
 
 INTERCEPT = "(Intercept)"
-MISSING = ("drop", "raise")  # what lmm/gee do with rows missing a value in a column they use
 
 
 def _spline_design(knots: np.ndarray, x: np.ndarray, deriv: int = 0) -> np.ndarray:
@@ -133,33 +133,12 @@ def _columns_in(formula: str, frame_columns: Sequence[str]) -> list[str]:
 
 def _complete_cases(frame: pl.DataFrame, used: Sequence[str], *, model: str,
                     missing: str) -> tuple[pl.DataFrame, str | None]:
-    """Rows of ``frame`` complete in ``used`` (null, or NaN in a float column, is missing).
-
-    As R's default ``na.action = na.omit``: incomplete rows are left out and the returned note
-    states how many, per column and which (0-based row indices); ``missing="raise"`` refuses them.
-    """
-    masks = {}
-    for c in used:
-        m = frame[c].is_null()
-        if frame.schema[c].is_float():
-            m = m | frame[c].is_nan().fill_null(False)
-        if m.any():
-            masks[c] = m.to_numpy()
-    if not masks:
-        return frame, None
-    bad = np.logical_or.reduce(list(masks.values()))
-    k = int(bad.sum())
-    rows = frame["__row__"].to_numpy()
-    per_col = "; ".join(f"{c!r} {rows_text(rows[m])}" for c, m in masks.items())
-    if missing == "raise":
-        raise ModelSpecError(
-            f"{model}: {k} row(s) have missing values in columns the model uses: {per_col}; "
-            "drop or impute them, or pass missing='drop' to leave them out (the count is stated in .warnings)"
-        )
+    """Rows of ``frame`` complete in ``used``, as R's ``na.omit`` (see :mod:`cohort._missing`)."""
     why = ("valid under the likelihood if visits are missing at random" if model == "lmm" else
            "the estimates stay valid if visits are missing completely at random")
-    note = (f"{k} row(s) with missing values left out (as R's na.omit): {per_col}; {why}")
-    return frame.filter(pl.Series(~bad)), note
+    bad, note = incomplete_rows(frame, used, rows=frame["__row__"].to_numpy(), model=model,
+                                missing=missing, why=why)
+    return (frame.filter(pl.Series(~bad)) if note else frame), note
 
 
 def _prior_weights(frame: pl.DataFrame, column: str, *, model: str) -> np.ndarray:
@@ -186,12 +165,6 @@ def _prior_weights(frame: pl.DataFrame, column: str, *, model: str) -> np.ndarra
             f"{'>= 0' if zero_ok else '> 0'} ({why}): remove those rows or fix the weights"
         )
     return w
-
-
-def rows_text(idx: np.ndarray, limit: int = 10) -> str:
-    """``at rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown."""
-    shown = ", ".join(str(i) for i in idx[:limit]) + (", ..." if idx.size > limit else "")
-    return f"at row{'s' if idx.size != 1 else ''} {shown} ({idx.size} row{'s' if idx.size != 1 else ''})"
 
 
 def _rename(cols: Sequence[str]) -> list[str]:
@@ -234,8 +207,7 @@ def build_design(
     Returns y, X, Z, the complete-case pandas frame, the design info (with the
     ``offset(...)`` terms summed in ``info.offset``) and notes.
     """
-    if missing not in MISSING:
-        raise ModelSpecError(f"{model}: missing={missing!r}; use one of {', '.join(map(repr, MISSING))}")
+    check_missing(missing, model=model)
     if "~" not in formula:
         raise ModelSpecError(
             f"{model}: formula {formula!r} has no '~'; write it as 'response ~ terms', e.g. 'score ~ years'"

@@ -7,13 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from cohort._missing import incomplete_rows
 from cohort.errors import ModelSpecError
 from cohort.frames import as_polars
 
 __all__ = [
+    "as_columns",
     "as_polars",
     "column_array",
     "check_times",
+    "complete_rows",
     "event_array",
     "group_codes",
     "rows_text",
@@ -54,55 +57,84 @@ def column_array(df: pl.DataFrame, name: str, *, role: str) -> np.ndarray:
 def weight_array(df: pl.DataFrame, name: str, *, rows: np.ndarray | None = None) -> np.ndarray:
     """Case weights from column ``name`` (of the ``rows`` used, when given), all finite and > 0.
 
-    Zero, negative, missing or infinite weights are refused naming the column, the rows and
-    their count, as R's coxph ("Invalid weights, must be >0").
+    Zero, negative or infinite weights are refused naming the column, the rows and their
+    count, as R's coxph ("Invalid weights, must be >0"); a missing weight is a missing value
+    (its row is left out before, as R's na.omit).
     """
     w = column_array(df, name, role="weights")
-    bad = ~(np.isfinite(w) & (w > 0))
-    if rows is not None:
-        used = np.zeros(w.size, dtype=bool)
-        used[rows] = True
-        bad &= used
+    bad = ~(np.isfinite(w) & (w > 0)) & used_mask(w.size, rows)
     if bad.any():
         raise ModelSpecError(
-            f"weights column {name!r} has {int(bad.sum())} row(s) with a zero, negative or missing "
+            f"weights column {name!r} has {int(bad.sum())} row(s) with a zero, negative or infinite "
             f"weight at {rows_text(bad)}; case weights must be > 0 (as R): drop these rows or fix "
             "their weights"
         )
     return w if rows is None else w[rows]
 
 
+def as_columns(cols: str | Sequence[str] | None) -> list[str]:
+    """One column name, several or None as a list of names."""
+    return [] if cols is None else [cols] if isinstance(cols, str) else list(cols)
+
+
+def complete_rows(
+    frame: pl.DataFrame, columns: Sequence[str | None], *, missing: str, model: str
+) -> tuple[np.ndarray, list[str]]:
+    """The rows complete in ``columns`` (indices) and the note stating those left out, as R's ``na.omit``.
+
+    Null, or NaN in a float column, is missing; ``missing="raise"`` refuses them (see
+    :mod:`cohort._missing`). Columns not in the data are left to the callers' checks.
+    """
+    used = [c for c in dict.fromkeys(columns) if c is not None and c in frame.columns]
+    bad, note = incomplete_rows(frame, used, rows=np.arange(frame.height), model=model, missing=missing)
+    return np.flatnonzero(~bad), [note] if note else []
+
+
+def used_mask(n: int, rows: np.ndarray | None) -> np.ndarray:
+    """Boolean mask of length ``n``, true at ``rows`` (all true when ``rows`` is None)."""
+    if rows is None:
+        return np.ones(n, dtype=bool)
+    used = np.zeros(n, dtype=bool)
+    used[rows] = True
+    return used
+
+
 def check_times(
-    time: np.ndarray, *, name: str, start: np.ndarray | None = None, start_name: str = "start"
+    time: np.ndarray, *, name: str, start: np.ndarray | None = None, start_name: str = "start",
+    rows: np.ndarray | None = None,
 ) -> None:
-    """Raise a ModelSpecError naming the rows with NaN/inf/negative times or start >= stop."""
-    bad = ~np.isfinite(time)
+    """Raise a ModelSpecError naming the rows with NaN/inf/negative times or start >= stop.
+
+    With ``rows`` only those rows (the complete cases) are checked; row numbers stay those of the input.
+    """
+    used = used_mask(time.size, rows)
+    bad = ~np.isfinite(time) & used
     if bad.any():
         raise ModelSpecError(
             f"time column {name!r} has missing or infinite values at {rows_text(bad)}; "
             "drop or fix these rows before fitting"
         )
     if start is None:
-        neg = time < 0
+        neg = (time < 0) & used
         if neg.any():
             raise ModelSpecError(
                 f"time column {name!r} has negative values at {rows_text(neg)}; "
                 "times are durations since the origin and must be >= 0"
             )
         return
-    bad = ~np.isfinite(start)
+    bad = ~np.isfinite(start) & used
     if bad.any():
         raise ModelSpecError(
             f"start column {start_name!r} has missing or infinite values at {rows_text(bad)}; "
             "drop or fix these rows before fitting"
         )
-    neg = start < 0
+    neg = (start < 0) & used
     if neg.any():
         raise ModelSpecError(
             f"start column {start_name!r} has negative values at {rows_text(neg)}; "
             "times must be >= 0"
         )
-    order = start >= time
+    order = (start >= time) & used
     if order.any():
         raise ModelSpecError(
             f"start >= stop ({start_name!r} >= {name!r}) at {rows_text(order)}; each interval "
@@ -110,17 +142,17 @@ def check_times(
         )
 
 
-def event_array(df: pl.DataFrame, name: str) -> np.ndarray:
-    """The event indicator as a boolean array (1/True = event, 0/False = censored)."""
+def event_array(df: pl.DataFrame, name: str, *, rows: np.ndarray | None = None) -> np.ndarray:
+    """The event indicator as a boolean array (1/True = event, 0/False = censored), of ``rows`` if given."""
     e = column_array(df, name, role="event")
-    bad = ~np.isin(e, (0.0, 1.0))
+    bad = ~np.isin(e, (0.0, 1.0)) & used_mask(e.size, rows)
     if bad.any():
         vals = ", ".join(map(str, np.unique(e[bad])[:5]))
         raise ModelSpecError(
             f"event column {name!r} must be 0/1 (or boolean); found {vals} at {rows_text(bad)}. "
             "For competing risks use cumulative_incidence/fine_gray with cause="
         )
-    return e == 1.0
+    return e == 1.0 if rows is None else e[rows] == 1.0
 
 
 def group_codes(
@@ -134,7 +166,7 @@ def group_codes(
     n = df.height
     if by is None:
         return np.zeros(n, dtype=np.int64), ["all"], None
-    cols = [by] if isinstance(by, str) else list(by)
+    cols = as_columns(by)
     for c in cols:
         if c not in df.columns:
             raise ModelSpecError(f"{role} column {c!r} is not in the data")

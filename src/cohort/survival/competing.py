@@ -14,23 +14,16 @@ from scipy import stats
 
 from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.survival._common import (
+    as_columns,
     as_polars,
     check_times,
     column_array,
+    complete_rows,
     group_codes,
-    rows_text,
     z_value,
 )
 
 __all__ = ["CumulativeIncidence", "FineGrayFit", "cumulative_incidence", "fine_gray"]
-
-
-def _status(frame: pl.DataFrame, event: str, censor_code: float) -> np.ndarray:
-    st = column_array(frame, event, role="event")
-    bad = ~np.isfinite(st)
-    if bad.any():
-        raise ModelSpecError(f"event column {event!r} has missing values at {rows_text(bad)}")
-    return st
 
 
 # ---- Aalen-Johansen ------------------------------------------------------------------------
@@ -240,6 +233,7 @@ def cumulative_incidence(
     censor_code: Any = 0,
     rho: float = 0.0,
     conf_level: float = 0.95,
+    missing: str = "drop",
 ) -> CumulativeIncidence:
     """Cumulative incidence of ``cause`` with competing risks (Aalen-Johansen), as cmprsk::cuminc.
 
@@ -257,6 +251,9 @@ def cumulative_incidence(
     by : groups compared.
     strata : strata for Gray's test.
     rho : power of the weight in Gray's test.
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in a
+        column used are left out, the note in ``.warnings`` states how many, per column and which
+        rows; "raise" refuses them.
 
     Examples
     --------
@@ -269,8 +266,12 @@ def cumulative_incidence(
     """
     frame = as_polars(df)
     t = column_array(frame, time, role="time")
-    check_times(t, name=time)
-    st = _status(frame, event, censor_code)
+    st = column_array(frame, event, role="event")
+    rows, notes = complete_rows(frame, [time, event, *as_columns(by), *as_columns(strata)], missing=missing,
+                                model="cumulative_incidence")
+    check_times(t, name=time, rows=rows)
+    if notes:
+        frame, t, st = frame[rows], t[rows], st[rows]
     codes, labels, _ = group_codes(frame, by)
     scodes = group_codes(frame, strata, role="strata")[0]
     z = z_value(conf_level)
@@ -326,6 +327,7 @@ def cumulative_incidence(
         cause=cause,
         tests=tests,
         conf_level=conf_level,
+        warnings=tuple(notes),
     )
 
 
@@ -407,7 +409,7 @@ def fine_gray(
     cause: Any = 1,
     censor_code: Any = 0,
     conf_level: float = 0.95,
-    missing: str = "error",
+    missing: str = "drop",
     max_iter: int = 50,
 ) -> FineGrayFit:
     """Fine-Gray regression of the subdistribution hazard of ``cause``, as cmprsk::crr.
@@ -426,6 +428,9 @@ def fine_gray(
     time : follow-up time (>= 0).
     event : status: ``censor_code`` = censored, other values = causes.
     cause : the cause of interest.
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in a
+        column used are left out, the note in ``.warnings`` states how many, per column and which
+        rows; "raise" refuses them.
     max_iter : Newton-Raphson iterations; every loop is bounded. A fit that does not
         converge (or whose likelihood is not finite) returns ``converged=False`` with
         the reason in ``warnings`` and a :class:`~cohort.errors.ConvergenceWarning`.
@@ -450,12 +455,10 @@ def fine_gray(
 
     frame = as_polars(df)
     t_all = column_array(frame, time, role="time")
-    check_times(t_all, name=time)
-    st_all = _status(frame, event, censor_code)
-    design = design_matrix(frame, formula, missing=missing, extra=(event,))
-    warn = []
-    if design.dropped:
-        warn.append(f"{design.dropped} row(s) with missing values were dropped (missing='drop')")
+    design = design_matrix(frame, formula, missing=missing, extra=(time, event), model="fine_gray")
+    check_times(t_all, name=time, rows=design.rows)
+    st_all = column_array(frame, event, role="event")
+    warn = list(design.notes)
     X = design.X
     t = t_all[design.rows]
     st = st_all[design.rows]

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from cohort._missing import check_missing
 from cohort.errors import ConvergenceWarning, ModelSpecError
 from cohort.survival._common import (
     as_polars,
@@ -708,7 +709,7 @@ def cox(
     weights: str | None = None,
     ties: str = "efron",
     conf_level: float = 0.95,
-    missing: str = "error",
+    missing: str = "drop",
     engine: str = "auto",
     penalizer: float = 0.0,
     max_iter: int = 50,
@@ -746,7 +747,9 @@ def cox(
         given or the case weights are not all whole numbers, as R).
     weights : case weights column; every weight must be > 0 (zero, negative or missing weights are refused, as R).
     ties : "efron" (default, as R) or "breslow".
-    missing : "error" (default: name the rows) or "drop".
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in any
+        column used (formula, time, start, event, strata, cluster, weights) are left out and the
+        note in ``.warnings`` states how many, per column and which rows; "raise" refuses them.
     engine : "auto"/"numpy" (fast exact engine), or "lifelines" (general path; needed for penalizer).
     penalizer : ridge penalty (lifelines engine only).
     timefix : merge nearly equal times (floating-point noise such as 1.0 and 1.0 + 1e-12)
@@ -770,8 +773,7 @@ def cox(
     """
     if ties not in ("efron", "breslow"):
         raise ModelSpecError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    if missing not in ("error", "drop"):
-        raise ModelSpecError(f"missing must be 'error' or 'drop', got {missing!r}")
+    check_missing(missing, model="cox")
     if engine not in ("auto", "numpy", "lifelines"):
         raise ModelSpecError(f"engine must be 'auto', 'numpy' or 'lifelines', got {engine!r}")
     frame = as_polars(df)
@@ -780,14 +782,12 @@ def cox(
             raise ModelSpecError(f"{role} column {c!r} is not in the data")
     stop_all = column_array(frame, time, role="time")
     start_all = column_array(frame, start, role="start") if start else None
-    check_times(stop_all, name=time, start=start_all, start_name=start or "start")
-    event_array(frame, event)  # validates 0/1
     scols = () if strata is None else ((strata,) if isinstance(strata, str) else tuple(strata))
-    design = design_matrix(frame, formula, missing=missing, extra=(event, *scols, cluster, weights),
-                           allow_offset=True)
-    warn: list[str] = []
-    if design.dropped:
-        warn.append(f"{design.dropped} row(s) with missing values were dropped (missing='drop')")
+    design = design_matrix(frame, formula, missing=missing, allow_offset=True,
+                           extra=(time, start, event, *scols, cluster, weights))
+    check_times(stop_all, name=time, start=start_all, start_name=start or "start", rows=design.rows)
+    event_array(frame, event, rows=design.rows)  # validates 0/1
+    warn: list[str] = list(design.notes)
     sub = frame[design.rows] if design.dropped else frame
     stop = stop_all[design.rows]
     st = None if start_all is None else start_all[design.rows]

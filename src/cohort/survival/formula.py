@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from cohort._levels import pandas_with_levels, readable_name, rewrite_reference
+from cohort._missing import incomplete_rows
 from cohort._offset import offset_columns, offset_values, split_offsets
 from cohort.errors import ModelSpecError
 from cohort.survival._common import rows_text
@@ -35,12 +36,14 @@ class Design:
     X : (n, p) float array (no intercept column).
     names : column (coefficient) names.
     terms : term name -> list of column indices (for per-term tests).
-    rows : the row indices of the input used (all rows unless missing="drop").
+    rows : the row indices of the input used (the rows complete in the columns used).
+    dropped : how many rows were left out for missing values.
     formula : the formula as given to formulaic (after rewriting ``treatment(...)``).
     spec : formulaic's ModelSpec (None for a plain sum of numeric columns), to
         build the same columns for new data (same levels and contrasts).
     columns : the data columns the formula's terms use (not its offset).
     offset : the sum of the ``offset(...)`` terms for the rows used, or None.
+    notes : the note stating the rows left out for missing values (empty if none).
     """
 
     X: np.ndarray
@@ -52,6 +55,7 @@ class Design:
     spec: Any = None
     columns: tuple[str, ...] = ()
     offset: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _simple_terms(frame: pl.DataFrame, formula: str) -> list[str] | None:
@@ -75,15 +79,18 @@ def design_matrix(
     frame: pl.DataFrame,
     formula: str,
     *,
-    missing: str = "error",
+    missing: str = "drop",
     extra: tuple[str | None, ...] = (),
+    model: str = "cox",
     allow_offset: bool = False,
 ) -> Design:
     """Build the covariate matrix of ``formula`` (right-hand side only) from ``frame``.
 
-    ``missing="error"`` raises naming the rows with missing covariates;
-    ``missing="drop"`` drops them (the count is reported by the caller).
-    ``extra`` are columns that must also be complete (time, event, strata...).
+    ``missing="drop"`` (default, as R's ``na.omit``) leaves out the rows with a missing value
+    (null or NaN) in a column used, the formula's or ``extra`` (time, event, strata...), and
+    ``Design.notes`` states how many, per column and which rows; ``missing="raise"`` refuses
+    them (see :mod:`cohort._missing`). Infinite covariates are refused. ``model`` names the
+    caller in messages.
 
     Names: numeric columns keep their name; a categorical column ``x`` gives one
     column per non-reference level named ``C(x)[T.level]`` (formulaic's
@@ -126,22 +133,15 @@ def design_matrix(
         needed = simple
     cols = list(dict.fromkeys(needed + off_cols + [c for c in extra if c is not None]))
     sub = frame.select(cols)
-    miss = np.zeros(frame.height, dtype=bool)
-    where = {}
-    for c in cols:
+    miss, note = incomplete_rows(sub, cols, rows=np.arange(frame.height), model=model, missing=missing)
+    for c in needed + off_cols:
         s = sub.get_column(c)
-        m = s.is_null().to_numpy()
         if s.dtype.is_float():
-            m = m | ~np.isfinite(s.fill_null(0.0).to_numpy())
-        if m.any():
-            where[c] = m
-            miss |= m
-    if miss.any() and missing == "error":
-        detail = "; ".join(f"{c!r} at {rows_text(m)}" for c, m in where.items())
-        raise ModelSpecError(
-            f"missing or infinite values in model columns: {detail}. Drop or impute these rows, "
-            "or pass missing='drop' to exclude them (the number dropped is recorded in .warnings)"
-        )
+            inf = np.isinf(s.fill_null(0.0).to_numpy()) & ~miss
+            if inf.any():
+                raise ModelSpecError(
+                    f"{model}: column {c!r} has infinite values at {rows_text(inf)}; fix or drop these rows"
+                )
     rows = np.flatnonzero(~miss)
     if miss.any():
         sub = sub.filter(pl.Series(~miss))
@@ -151,7 +151,8 @@ def design_matrix(
         for j, c in enumerate(simple):
             X[:, j] = sub.get_column(c).cast(pl.Float64).to_numpy()
         return Design(X=X, names=tuple(simple), terms={c: [j] for j, c in enumerate(simple)}, rows=rows,
-                      dropped=int(miss.sum()), formula=formula, spec=None, columns=tuple(simple), offset=offset)
+                      dropped=int(miss.sum()), formula=formula, spec=None, columns=tuple(simple), offset=offset,
+                      notes=(note,) if note else ())
     pdf = pandas_with_levels(sub, needed) if needed else None
     try:
         mm = formulaic.model_matrix(formula, pdf, na_action="ignore")
@@ -179,6 +180,7 @@ def design_matrix(
         spec=mm.model_spec,
         columns=tuple(needed),
         offset=offset,
+        notes=(note,) if note else (),
     )
 
 

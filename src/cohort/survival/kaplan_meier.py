@@ -13,9 +13,11 @@ import polars as pl
 
 from cohort.errors import ModelSpecError
 from cohort.survival._common import (
+    as_columns,
     as_polars,
     check_times,
     column_array,
+    complete_rows,
     event_array,
     group_codes,
     weight_array,
@@ -277,6 +279,7 @@ def kaplan_meier(
     conf_type: str = "log",
     timefix: bool = True,
     robust: bool | None = None,
+    missing: str = "drop",
 ) -> KaplanMeier:
     """Kaplan-Meier estimate of survival, per group, as R's ``survfit``.
 
@@ -295,6 +298,9 @@ def kaplan_meier(
     robust : the infinitesimal jackknife (robust) variance, each row its own subject, instead
         of Greenwood's. None (the default, as R's survfit): robust when the case weights are
         not all whole numbers (``KaplanMeier.variance`` says which was used).
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in a
+        column used are left out, the note in ``.warnings`` states how many, per column and which
+        rows; "raise" refuses them.
 
     Returns
     -------
@@ -316,11 +322,15 @@ def kaplan_meier(
     frame = as_polars(df)
     stop = column_array(frame, time, role="time")
     start = column_array(frame, entry, role="entry") if entry is not None else None
-    check_times(stop, name=time, start=start, start_name=entry or "entry")
+    rows, notes = complete_rows(frame, [time, event, entry, weights, *as_columns(by)], missing=missing,
+                                model="kaplan_meier")
+    check_times(stop, name=time, start=start, start_name=entry or "entry", rows=rows)
+    ev = event_array(frame, event, rows=rows).astype(float)
+    w = weight_array(frame, weights, rows=rows) if weights else np.ones(rows.size)
+    if notes:
+        frame, stop, start = frame[rows], stop[rows], None if start is None else start[rows]
     if timefix:
         stop, start = aeq_times(stop, start)
-    ev = event_array(frame, event).astype(float)
-    w = weight_array(frame, weights) if weights else np.ones(frame.height)
     # as R's survfit (survival 3.5): the robust (infinitesimal jackknife) variance by default
     # with non-integer weights, each row its own cluster, with or without entry
     if robust is None:
@@ -360,4 +370,5 @@ def kaplan_meier(
         time_name=time,
         variance=variance,
         _se_log=se_logs,
+        warnings=tuple(notes),
     )

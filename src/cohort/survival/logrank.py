@@ -11,7 +11,15 @@ import polars as pl
 from scipy import stats
 
 from cohort.errors import ModelSpecError
-from cohort.survival._common import as_polars, check_times, column_array, event_array, group_codes
+from cohort.survival._common import (
+    as_columns,
+    as_polars,
+    check_times,
+    column_array,
+    complete_rows,
+    event_array,
+    group_codes,
+)
 from cohort.survival._common import timefix as aeq_times
 
 __all__ = ["LogRank", "logrank"]
@@ -105,6 +113,7 @@ def logrank(
     trend: bool = False,
     scores: Sequence[float] | None = None,
     timefix: bool = True,
+    missing: str = "drop",
 ) -> LogRank:
     """Log-rank test of equal survival across groups, as R's ``survdiff``.
 
@@ -119,6 +128,9 @@ def logrank(
     trend : add the 1-df test for trend using the sorted numeric ``by`` values as scores.
     scores : explicit scores for the trend test, one per group in sorted order.
     timefix : merge nearly equal times (floating-point noise) as R's ``aeqSurv`` (default, as R).
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in a
+        column used are left out, the note in ``.warnings`` states how many, per column and which
+        rows; "raise" refuses them.
 
     Examples
     --------
@@ -132,10 +144,14 @@ def logrank(
     frame = as_polars(df)
     stop = column_array(frame, time, role="time")
     start = column_array(frame, entry, role="entry") if entry else None
-    check_times(stop, name=time, start=start, start_name=entry or "entry")
+    rows, notes = complete_rows(frame, [time, event, entry, *as_columns(by), *as_columns(strata)],
+                                missing=missing, model="logrank")
+    check_times(stop, name=time, start=start, start_name=entry or "entry", rows=rows)
+    ev = event_array(frame, event, rows=rows)
+    if notes:
+        frame, stop, start = frame[rows], stop[rows], None if start is None else start[rows]
     if timefix:
         stop, start = aeq_times(stop, start)
-    ev = event_array(frame, event)
     codes, labels, keys = group_codes(frame, by)
     if len(labels) < 2:
         raise ModelSpecError(f"logrank needs at least two groups in {by!r}, found {len(labels)}")
@@ -192,4 +208,5 @@ def logrank(
         trend_statistic=tstat,
         trend_p_value=tp,
         scores=None if sc is None else tuple(float(x) for x in sc),
+        warnings=tuple(notes),
     )

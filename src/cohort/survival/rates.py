@@ -11,7 +11,15 @@ import polars as pl
 from scipy import stats
 
 from cohort.errors import ModelSpecError
-from cohort.survival._common import as_polars, column_array, group_codes, rows_text
+from cohort.survival._common import (
+    as_columns,
+    as_polars,
+    column_array,
+    complete_rows,
+    group_codes,
+    rows_text,
+    used_mask,
+)
 
 __all__ = ["IncidenceRates", "incidence_rate"]
 
@@ -71,6 +79,7 @@ def incidence_rate(
     per: float = 1000.0,
     reference: str | None = None,
     conf_level: float = 0.95,
+    missing: str = "drop",
 ) -> IncidenceRates:
     """Incidence rates per ``per`` person-time units with exact Poisson CIs and rate ratios.
 
@@ -84,6 +93,9 @@ def incidence_rate(
     by : grouping column(s); rate ratios compare each group with ``reference``
         (default: the first group in sorted order).
     per : rate multiplier (e.g. 1000 for "per 1000 person-years").
+    missing : "drop" (default, as R's ``na.omit``): rows with a missing value (null or NaN) in a
+        column used are left out, the note in ``.warnings`` states how many, per column and which
+        rows; "raise" refuses them.
 
     Examples
     --------
@@ -97,12 +109,17 @@ def incidence_rate(
     frame = as_polars(df)
     k = column_array(frame, events, role="events")
     pt = column_array(frame, person_time, role="person_time")
-    bad = ~np.isfinite(k) | (k < 0) | (k != np.round(k))
+    rows, notes = complete_rows(frame, [events, person_time, *as_columns(by)], missing=missing,
+                                model="incidence_rate")
+    used = used_mask(frame.height, rows)
+    bad = (~np.isfinite(k) | (k < 0) | (k != np.round(k))) & used
     if bad.any():
         raise ModelSpecError(f"events column {events!r} must hold non-negative whole counts; see {rows_text(bad)}")
-    bad = ~np.isfinite(pt) | (pt < 0)
+    bad = (~np.isfinite(pt) | (pt < 0)) & used
     if bad.any():
         raise ModelSpecError(f"person_time column {person_time!r} must be >= 0 and finite; see {rows_text(bad)}")
+    if notes:
+        frame, k, pt = frame[rows], k[rows], pt[rows]
     codes, labels, _ = group_codes(frame, by)
     G = len(labels)
     kg = np.bincount(codes, weights=k, minlength=G)
@@ -132,4 +149,5 @@ def incidence_rate(
         },
         schema_overrides={"rr_conf_low": pl.Float64, "rr_conf_high": pl.Float64, "p_value": pl.Float64},
     )
-    return IncidenceRates(summary=summary, per=per, reference=ref if G > 1 else None, conf_level=conf_level)
+    return IncidenceRates(summary=summary, per=per, reference=ref if G > 1 else None, conf_level=conf_level,
+                          warnings=tuple(notes))

@@ -111,6 +111,8 @@ def test_nonpositive_weights_are_refused(bad: dict[int, float], n_bad: int, fit:
     """R's coxph refuses zero and negative weights ("Invalid weights, must be >0"; survfit refuses
     negative ones): so does every survival function taking weights, naming the column and the
     rows. Before: zero weights were accepted by both, negative ones by kaplan_meier failed later.
+    A missing (NaN) weight is a missing value: its row is left out (as R's na.omit), the
+    infinite one is refused.
     """
     refused = CORNERS["weights_refused"]
     assert refused["coxph_zero"] == refused["coxph_negative"] == "Invalid weights, must be >0"
@@ -126,20 +128,19 @@ def test_nonpositive_weights_are_refused(bad: dict[int, float], n_bad: int, fit:
         else:
             sv.kaplan_meier(df, time="time", event="status", weights="w")
     msg = str(err.value)
-    if fit == "cox" and n_bad == 2:  # missing values in a model column: the missing-value rule
-        assert "'w'" in msg and "missing" in msg
-        return
-    assert msg.startswith(f"weights column 'w' has {n_bad} row(s) with a zero, negative or missing weight")
+    if n_bad == 2:  # the NaN weight (row 7) is a missing value: left out; the infinite one refused
+        bad, n_bad, rows = {9: float("inf")}, 1, "9"
+    assert msg.startswith(f"weights column 'w' has {n_bad} row(s) with a zero, negative or infinite weight")
     assert f"{rows} ({n_bad} row" in msg and "must be > 0" in msg
 
 
 def test_weights_of_rows_dropped_for_missing_values_are_not_checked() -> None:
-    """With missing='drop' only the rows used must have weights > 0 (R checks the model frame)."""
+    """Only the rows used must have weights > 0 (R checks the model frame after na.omit)."""
     df = _lung_weights().with_columns(
         w=pl.when(pl.int_range(pl.len()) == 0).then(0.0).otherwise(pl.col("w")),
         age=pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("age")),
     )
-    fit = sv.cox(df, "age + sex", time="time", event="status", weights="w", missing="drop")
+    fit = sv.cox(df, "age + sex", time="time", event="status", weights="w")
     assert fit.n == df.height - 1
 
 

@@ -122,10 +122,12 @@ def test_errors_name_rows() -> None:
     with pytest.raises(ModelSpecError, match=r"start >= stop.*row 1"):
         sv.cox(df, "x", start="s", time="t", event="e")
     with pytest.raises(ModelSpecError, match=r"'x' at row 2"):
-        sv.cox(df, "x", time="t", event="e")
-    fit = sv.cox(df.vstack(df), "x", time="t", event="e", missing="drop")
-    assert fit.n == 6 and "2 row(s)" in fit.warnings[0]
-    with pytest.raises(ModelSpecError, match="rows 0, 3"):
+        sv.cox(df, "x", time="t", event="e", missing="raise")
+    fit = sv.cox(df.vstack(df), "x", time="t", event="e")
+    assert fit.n == 6 and fit.warnings[0].startswith("2 row(s) with missing values left out")
+    with pytest.raises(ModelSpecError, match="'x' at row 2 .1 row.; 't' at row 0 "):
+        sv.cox(df.with_columns(t=pl.Series([np.nan, 1.0, 2.0, 3.0])), "x", time="t", event="e", missing="raise")
+    with pytest.raises(ModelSpecError, match="infinite values at row 3 "):
         sv.cox(df.with_columns(t=pl.Series([np.nan, 1.0, 2.0, np.inf])), "x", time="t", event="e")
     with pytest.raises(ModelSpecError, match="negative"):
         sv.cox(df.with_columns(t=pl.Series([-1.0, 1.0, 2.0, 3.0])), "x", time="t", event="e")
