@@ -7,6 +7,7 @@ which rows, goes in the fit's ``.warnings``; ``missing="raise"`` refuses them in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,9 +15,14 @@ import polars as pl
 
 from cohort.errors import ModelSpecError
 
-__all__ = ["MISSING", "check_missing", "incomplete_rows", "rows_text"]
+__all__ = ["MISSING", "ROW_LIST", "check_missing", "incomplete_rows", "rows_text"]
 
 MISSING = ("drop", "raise")  # what every model does with rows missing a value in a column it uses
+
+
+#: the row list :func:`rows_text` writes ("at rows 3, 17"): what a released text leaves out,
+#: since how many rows it lists would give a small count back
+ROW_LIST = re.compile(r" ?\bat rows? \d+(?:, \d+)*(?:, \.\.\.)?")
 
 
 def rows_text(idx: np.ndarray, limit: int = 10) -> str:

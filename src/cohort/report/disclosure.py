@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from cohort._missing import ROW_LIST
 from cohort.errors import ModelSpecError
 
 __all__ = ["NOT_FOR_RELEASE", "Disclosure", "redact_count", "redact_counts", "redact_text"]
@@ -89,19 +90,22 @@ _COUNT_IN_TEXT = re.compile(
 def redact_text(text: str, *, threshold: int = 7, rounding: int = 5) -> str:
     """``text`` with every count of rows or people in it released by :func:`redact_count`.
 
-    A suppressed count reads "a few"; other numbers (years, doses, codes) are left.
+    A suppressed count reads "a few"; other numbers (years, doses, codes) are left; a list of
+    row numbers ("at rows 3, 17") is left out, as its length is a count.
 
     Examples
     --------
     >>> redact_text("3 row(s) with missing 'route' left out; 131 participants, 2 groups")
     "a few row(s) with missing 'route' left out; 130 participants, a few groups"
+    >>> redact_text("'ph.ecog' at row 13 (1 row); 'wt.loss' at rows 2, 16 (14 rows)")
+    "'ph.ecog' (a few row); 'wt.loss' (15 rows)"
     """
 
     def released(m: re.Match[str]) -> str:
         n = redact_count(int(m.group(1)), threshold=threshold, rounding=rounding)
         return "a few" if n is None else str(n)
 
-    return _COUNT_IN_TEXT.sub(released, text)
+    return _COUNT_IN_TEXT.sub(released, ROW_LIST.sub("", text))
 
 
 def _round_to(n: float, rounding: int) -> int:

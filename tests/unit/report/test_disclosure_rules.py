@@ -193,3 +193,27 @@ def test_no_curve_when_every_group_is_too_small() -> None:
     df = pl.DataFrame({"t": [1.0, 2.0, 3.0], "e": [1, 0, 1]})
     with pytest.raises(ModelSpecError, match="7 or fewer participants"):
         Disclosure().kaplan_meier(df, time="t", event="e", grid=1.0)
+
+
+def test_a_model_note_on_left_out_rows_releases_no_small_count() -> None:
+    """A fit's note lists the rows it left out (for the analyst); released, neither the
+    count nor the list (whose length is the count) gives 1-7 back."""
+    import re
+
+    import numpy as np
+    import polars as pl
+
+    from cohort import survival as sv
+    from cohort.report.disclosure import Disclosure
+
+    rng = np.random.default_rng(3)
+    n = 200
+    age = rng.normal(60, 8, n)
+    age[[5, 17, 90]] = np.nan
+    df = pl.DataFrame({"time": rng.exponential(5, n), "event": rng.integers(0, 2, n), "age": age})
+    fit = sv.cox(df, "age", time="time", event="event")
+    [note] = [w for w in fit.warnings if "age" in w]
+    assert "at rows 5, 17, 90" in note  # the analyst sees which rows
+    released = Disclosure().text(note)
+    assert "at row" not in released and "17" not in released
+    assert not any(1 <= int(x) <= 7 for x in re.findall(r"\d+", released)), released
