@@ -20,15 +20,17 @@ __all__ = ["MISSING", "ROW_LIST", "check_missing", "incomplete_rows", "rows_text
 MISSING = ("drop", "raise")  # what every model does with rows missing a value in a column it uses
 
 
-#: the row list :func:`rows_text` writes ("at rows 3, 17"): what a released text leaves out,
+#: a row list as messages write it ("at rows 3, 17", :func:`rows_text`): what a released text leaves out,
 #: since how many rows it lists would give a small count back
 ROW_LIST = re.compile(r" ?\bat rows? \d+(?:, \d+)*(?:, \.\.\.)?")
 
 
 def rows_text(idx: np.ndarray, limit: int = 10) -> str:
-    """``at rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown."""
+    """``rows 3, 17 (2 rows)``: 0-based row indices of the input, the first ``limit`` shown
+    (messages write "at" before it: "at rows 3, 17 (2 rows)")."""
+    s = "s" if idx.size != 1 else ""
     shown = ", ".join(str(i) for i in idx[:limit]) + (", ..." if idx.size > limit else "")
-    return f"at row{'s' if idx.size != 1 else ''} {shown} ({idx.size} row{'s' if idx.size != 1 else ''})"
+    return f"row{s} {shown} ({idx.size} row{s})"
 
 
 def check_missing(missing: str, *, model: str) -> None:
@@ -56,7 +58,7 @@ def incomplete_rows(frame: pl.DataFrame, used: Sequence[str], *, rows: np.ndarra
         return np.zeros(frame.height, dtype=bool), None
     bad = np.logical_or.reduce(list(masks.values()))
     k = int(bad.sum())
-    per_col = "; ".join(f"{c!r} {rows_text(rows[m])}" for c, m in masks.items())
+    per_col = "; ".join(f"{c!r} at {rows_text(rows[m])}" for c, m in masks.items())
     if missing == "raise":
         raise ModelSpecError(
             f"{model}: {k} row(s) have missing values in columns the model uses: {per_col}; "

@@ -247,8 +247,7 @@ def load_files(
 
 def _skipped(src: SourceFile, table: str, same: list[tuple[int, str]]) -> LoadResult:
     """The result of a file skipped as the same load as the batches ``same`` (batch, status)."""
-    batch, status = same[-1]
-    return LoadResult(str(src.path), table, "skipped", batch,
+    return LoadResult(str(src.path), table, "skipped", same[-1][0],
                       message=f"already loaded as {_batches_phrase(same, loaded_only=True)}, skipped")
 
 
@@ -397,14 +396,15 @@ def _load_one(study: Study, path: Path, src: SourceFile, *, table: str, spec: Ma
         if site_id is not None and spec is not None and spec.site_id is None:
             tm = _with_site(tm, site_id)
         progress(f"{path.name}: reading and typing" if fast_csv else f"{path.name}: typing")
+        by_position = staged_map(tm, header)  # the mapping onto the staged columns
         good, rows_read, lines_only = _coerce_file(
-            con, src, staged_map(tm, header), read=read, sheet=sheet, rows_read=rows_read,
+            con, src, by_position, read=read, sheet=sheet, rows_read=rows_read,
             raw=raw, typed=typed, errors=errors, labels=labels, timezone=zone)
         if rows_read == 0:
             raise InputFileError(f"{path}: has a header but no data rows; nothing to load")
         # every value of each mapped column is screened, not the sample only
-        _refuse_identifiers(con, staged_map(tm, header), good, raw=raw, errors=errors,
-                            file=str(path), labels=labels)
+        _refuse_identifiers(con, by_position, good, raw=raw, errors=errors, file=str(path),
+                            labels=labels)
         site_id = _rows_site(con, good, site_id, file=path, table=table)
         screened = screen_free_text(con, tm, good, work=f"_masked_{batch}", errors=errors)
         good = screened.rows

@@ -161,7 +161,7 @@ def _prior_weights(frame: pl.DataFrame, column: str, *, model: str) -> np.ndarra
                "lmer refuses negative weights, and a zero weight does not drop the row")
         raise ModelSpecError(
             f"{model}: weights column {column!r} has {int(bad.sum())} row(s) with a {kind} "
-            f"weight ({rows_text(frame['__row__'].to_numpy()[bad])}); weights must be "
+            f"weight (at {rows_text(frame['__row__'].to_numpy()[bad])}); weights must be "
             f"{'>= 0' if zero_ok else '> 0'} ({why}): remove those rows or fix the weights"
         )
     return w

@@ -190,7 +190,7 @@ def gee(
     if info.weights is not None and np.any(info.weights == 0):
         zero = np.sort(rows[info.weights == 0])
         notes.append(
-            f"weights column {weights!r} is zero {rows_text(zero)}; kept as geeglm does (they stay in "
+            f"weights column {weights!r} is zero at {rows_text(zero)}; kept as geeglm does (they stay in "
             "their cluster's working correlation, so this is not leaving them out): drop them to leave them out"
         )
     levels, codes = info.group_codes[groups]

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from cohort._missing import incomplete_rows
+from cohort._missing import rows_text as row_list
 from cohort.errors import ModelSpecError
 from cohort.frames import as_polars
 
@@ -29,11 +30,9 @@ TIMEFIX_TOLERANCE = float(np.sqrt(np.finfo(float).eps))
 
 
 def rows_text(mask: np.ndarray, limit: int = 10) -> str:
-    """Describe the row indices where ``mask`` is true, e.g. ``rows 3, 17 (2 rows)``."""
-    idx = np.flatnonzero(mask)
-    shown = ", ".join(str(i) for i in idx[:limit])
-    more = f", ... ({idx.size} rows)" if idx.size > limit else f" ({idx.size} row{'s' if idx.size != 1 else ''})"
-    return f"row{'s' if idx.size != 1 else ''} {shown}{more}"
+    """Describe the row indices where ``mask`` is true, e.g. ``rows 3, 17 (2 rows)``
+    (:func:`cohort._missing.rows_text` of those indices)."""
+    return row_list(np.flatnonzero(mask), limit)
 
 
 def column_array(df: pl.DataFrame, name: str, *, role: str) -> np.ndarray:
